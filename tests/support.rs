@@ -9,7 +9,10 @@ use sha2::{Digest, Sha256};
 /// Root of the workspace.
 pub fn workspace_root() -> PathBuf {
     let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir.parent().map(PathBuf::from).unwrap_or(manifest_dir)
+    manifest_dir
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or(manifest_dir)
 }
 
 /// Folder with the real Qwen3 `tokenizer.json` and `tokenizer_config.json`:
@@ -31,15 +34,25 @@ pub fn tokenizer_dir() -> PathBuf {
 
 /// `tests/fixtures/tokenizer/<name>` parsed as JSON.
 pub fn tokenizer_fixture(name: &str) -> Value {
-    let path = workspace_root().join("tests").join("fixtures").join("tokenizer").join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("failed to read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("invalid JSON in {}: {e}", path.display()))
+    let path = workspace_root()
+        .join("tests")
+        .join("fixtures")
+        .join("tokenizer")
+        .join(name);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("failed to read {}: {e}", path.display()));
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("invalid JSON in {}: {e}", path.display()))
 }
 
 /// Hex SHA-256 digest of a file.
 pub fn sha256_file(path: &std::path::Path) -> String {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("failed to read {}: {e}", path.display()));
-    Sha256::digest(&bytes).iter().map(|byte| format!("{byte:02x}")).collect()
+    let bytes =
+        std::fs::read(path).unwrap_or_else(|e| panic!("failed to read {}: {e}", path.display()));
+    Sha256::digest(&bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 /// The cases of `cases.json` joined with their expected outputs, by name.
@@ -48,10 +61,19 @@ pub fn joined_cases(section: &str) -> Vec<(Value, Value)> {
     let expected = tokenizer_fixture("expected.json");
     let inputs = cases[section].as_array().cloned().unwrap_or_default();
     let outputs = expected[section].as_array().cloned().unwrap_or_default();
-    assert_eq!(inputs.len(), outputs.len(), "cases.json and expected.json list different {section}; regenerate expected.json");
+    assert_eq!(
+        inputs.len(),
+        outputs.len(),
+        "cases.json and expected.json list different {section}; regenerate expected.json"
+    );
     inputs
         .into_iter()
         .zip(outputs)
-        .inspect(|(input, output)| assert_eq!(input["name"], output["name"], "{section} out of order in expected.json"))
+        .inspect(|(input, output)| {
+            assert_eq!(
+                input["name"], output["name"],
+                "{section} out of order in expected.json"
+            )
+        })
         .collect()
 }

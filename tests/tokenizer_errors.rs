@@ -10,7 +10,8 @@ use qwen3_tokenizer::{ChatMessage, Qwen3Tokenizer, TemplateOptions, TokenizerErr
 fn copy_of_tokenizer() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temporary folder");
     for name in ["tokenizer.json", "tokenizer_config.json"] {
-        std::fs::copy(tokenizer_dir().join(name), dir.path().join(name)).expect("copy tokenizer file");
+        std::fs::copy(tokenizer_dir().join(name), dir.path().join(name))
+            .expect("copy tokenizer file");
     }
     dir
 }
@@ -25,7 +26,8 @@ fn load_error(dir: &Path) -> TokenizerError {
 fn set_template(dir: &Path, template: &str) {
     let path = dir.join("tokenizer_config.json");
     let mut config: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).expect("read config")).expect("parse config");
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("read config"))
+            .expect("parse config");
     config["chat_template"] = serde_json::Value::String(template.to_string());
     std::fs::write(&path, config.to_string()).expect("write config");
 }
@@ -35,14 +37,25 @@ fn missing_tokenizer_json() {
     let dir = copy_of_tokenizer();
     std::fs::remove_file(dir.path().join("tokenizer.json")).expect("remove");
     let error = load_error(dir.path());
-    assert!(matches!(error, TokenizerError::MissingFile { .. }), "{error:?}");
-    assert!(error.to_string().contains("tokenizer.json not found"), "{error}");
+    assert!(
+        matches!(error, TokenizerError::MissingFile { .. }),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("tokenizer.json not found"),
+        "{error}"
+    );
 }
 
 #[test]
 fn missing_model_folder() {
     let error = load_error(Path::new("/nonexistent/qwen3-model"));
-    assert!(error.to_string().contains("/nonexistent/qwen3-model/tokenizer.json"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("/nonexistent/qwen3-model/tokenizer.json"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -52,8 +65,14 @@ fn truncated_tokenizer_json() {
     let bytes = std::fs::read(&path).expect("read");
     std::fs::write(&path, &bytes[..bytes.len() / 2]).expect("truncate");
     let error = load_error(dir.path());
-    assert!(matches!(error, TokenizerError::InvalidTokenizer { .. }), "{error:?}");
-    assert!(error.to_string().contains(&path.display().to_string()), "{error}");
+    assert!(
+        matches!(error, TokenizerError::InvalidTokenizer { .. }),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains(&path.display().to_string()),
+        "{error}"
+    );
 }
 
 #[test]
@@ -61,7 +80,10 @@ fn garbage_tokenizer_json() {
     let dir = copy_of_tokenizer();
     std::fs::write(dir.path().join("tokenizer.json"), [0xff, 0xfe, 0x00, 0x42]).expect("write");
     let error = load_error(dir.path());
-    assert!(matches!(error, TokenizerError::InvalidTokenizer { .. }), "{error:?}");
+    assert!(
+        matches!(error, TokenizerError::InvalidTokenizer { .. }),
+        "{error:?}"
+    );
 }
 
 #[test]
@@ -69,8 +91,14 @@ fn corrupt_tokenizer_config() {
     let dir = copy_of_tokenizer();
     std::fs::write(dir.path().join("tokenizer_config.json"), "{\"eos_token\": ").expect("write");
     let error = load_error(dir.path());
-    assert!(matches!(error, TokenizerError::InvalidJson { .. }), "{error:?}");
-    assert!(error.to_string().contains("tokenizer_config.json"), "{error}");
+    assert!(
+        matches!(error, TokenizerError::InvalidJson { .. }),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("tokenizer_config.json"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -88,7 +116,10 @@ fn eos_token_not_in_vocabulary() {
 #[test]
 fn template_that_does_not_parse() {
     let dir = copy_of_tokenizer();
-    set_template(dir.path(), "{%- for message in messages %}\n{{ message.content }\n{%- endfor %}");
+    set_template(
+        dir.path(),
+        "{%- for message in messages %}\n{{ message.content }\n{%- endfor %}",
+    );
     let error = load_error(dir.path());
     let TokenizerError::Template { line, .. } = &error else {
         panic!("expected a template error, got {error:?}");
@@ -100,22 +131,40 @@ fn template_that_does_not_parse() {
 #[test]
 fn template_error_while_rendering_names_line() {
     let dir = copy_of_tokenizer();
-    set_template(dir.path(), "{{ messages[0].content }}\n{{ raise_exception('only one message allowed') }}");
+    set_template(
+        dir.path(),
+        "{{ messages[0].content }}\n{{ raise_exception('only one message allowed') }}",
+    );
     let tokenizer = Qwen3Tokenizer::from_dir(dir.path()).expect("load");
     let error = tokenizer
-        .apply_chat_template(&[ChatMessage::user("hi")], None, &TemplateOptions::default())
+        .apply_chat_template(
+            &[ChatMessage::user("hi")],
+            None,
+            &TemplateOptions::default(),
+        )
         .expect_err("render should fail");
-    assert!(error.to_string().contains("only one message allowed"), "{error}");
+    assert!(
+        error.to_string().contains("only one message allowed"),
+        "{error}"
+    );
     assert!(error.to_string().contains("line 2"), "{error}");
 }
 
 #[test]
 fn chat_template_jinja_file_takes_precedence() {
     let dir = copy_of_tokenizer();
-    std::fs::write(dir.path().join("chat_template.jinja"), "{{ messages[0].content | upper }}").expect("write");
+    std::fs::write(
+        dir.path().join("chat_template.jinja"),
+        "{{ messages[0].content | upper }}",
+    )
+    .expect("write");
     let tokenizer = Qwen3Tokenizer::from_dir(dir.path()).expect("load");
     let prompt = tokenizer
-        .apply_chat_template(&[ChatMessage::user("hi")], None, &TemplateOptions::default())
+        .apply_chat_template(
+            &[ChatMessage::user("hi")],
+            None,
+            &TemplateOptions::default(),
+        )
         .expect("render");
     assert_eq!(prompt, "HI");
 }
@@ -126,33 +175,59 @@ fn missing_chat_template() {
     let path = dir.path().join("tokenizer_config.json");
     let mut config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("parse");
-    config.as_object_mut().expect("object").remove("chat_template");
+    config
+        .as_object_mut()
+        .expect("object")
+        .remove("chat_template");
     std::fs::write(&path, config.to_string()).expect("write");
-    let tokenizer = Qwen3Tokenizer::from_dir(dir.path()).expect("a tokenizer without template still loads");
+    let tokenizer =
+        Qwen3Tokenizer::from_dir(dir.path()).expect("a tokenizer without template still loads");
     let error = tokenizer
-        .apply_chat_template(&[ChatMessage::user("hi")], None, &TemplateOptions::default())
+        .apply_chat_template(
+            &[ChatMessage::user("hi")],
+            None,
+            &TemplateOptions::default(),
+        )
         .expect_err("render should fail");
-    assert!(matches!(error, TokenizerError::MissingTemplate { .. }), "{error:?}");
+    assert!(
+        matches!(error, TokenizerError::MissingTemplate { .. }),
+        "{error:?}"
+    );
 }
 
 #[test]
 fn messages_not_a_list() {
-    let error = ChatMessage::parse_list(r#"{"role": "user", "content": "hi"}"#, "messages file m.json")
-        .expect_err("an object is not a list");
-    assert!(error.to_string().contains("messages file m.json"), "{error}");
-    assert!(error.to_string().contains("expected a JSON list"), "{error}");
+    let error = ChatMessage::parse_list(
+        r#"{"role": "user", "content": "hi"}"#,
+        "messages file m.json",
+    )
+    .expect_err("an object is not a list");
+    assert!(
+        error.to_string().contains("messages file m.json"),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("expected a JSON list"),
+        "{error}"
+    );
 }
 
 #[test]
 fn messages_invalid_json() {
     let error = ChatMessage::parse_list("[{\"role\": ", "messages").expect_err("invalid JSON");
-    assert!(matches!(error, TokenizerError::InvalidMessages { .. }), "{error:?}");
+    assert!(
+        matches!(error, TokenizerError::InvalidMessages { .. }),
+        "{error:?}"
+    );
 }
 
 #[test]
 fn message_without_role() {
-    let error = ChatMessage::parse_list(r#"[{"role": "user", "content": "a"}, {"content": "b"}]"#, "messages")
-        .expect_err("missing role");
+    let error = ChatMessage::parse_list(
+        r#"[{"role": "user", "content": "a"}, {"content": "b"}]"#,
+        "messages",
+    )
+    .expect_err("missing role");
     assert!(error.to_string().contains("message 1"), "{error}");
     assert!(error.to_string().contains("\"role\" is missing"), "{error}");
 }
@@ -165,13 +240,18 @@ fn message_that_is_a_string() {
 
 #[test]
 fn message_content_of_wrong_type() {
-    let error = ChatMessage::parse_list(r#"[{"role": "user", "content": 42}]"#, "messages").expect_err("number");
-    assert!(error.to_string().contains("\"content\" must be a string"), "{error}");
+    let error = ChatMessage::parse_list(r#"[{"role": "user", "content": 42}]"#, "messages")
+        .expect_err("number");
+    assert!(
+        error.to_string().contains("\"content\" must be a string"),
+        "{error}"
+    );
 }
 
 #[test]
 fn message_with_image_part() {
-    let json = r#"[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]"#;
+    let json =
+        r#"[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]"#;
     let error = ChatMessage::parse_list(json, "messages").expect_err("image part");
     assert!(error.to_string().contains("content[0]"), "{error}");
 }

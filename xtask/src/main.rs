@@ -44,7 +44,10 @@ enum Command {
 /// Root of the workspace (the parent of this crate's folder).
 pub fn workspace_root() -> PathBuf {
     let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir.parent().map(PathBuf::from).unwrap_or(manifest_dir)
+    manifest_dir
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or(manifest_dir)
 }
 
 /// `models/qwen3-tokenizer` in the workspace, unless `QWEN3_TOKENIZER_DIR` is set.
@@ -57,8 +60,9 @@ fn default_tokenizer_dir() -> PathBuf {
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::FetchTokenizer { dest } => fetch::fetch_tokenizer(&dest),
-        Command::TokenizerReference { check, tokenizer_dir } => {
-            reference::tokenizer_reference(&tokenizer_dir, check)
-        }
+        Command::TokenizerReference {
+            check,
+            tokenizer_dir,
+        } => reference::tokenizer_reference(&tokenizer_dir, check),
     }
 }

@@ -13,23 +13,37 @@ pub fn ensure_venv(name: &str, requirements: &Path) -> Result<PathBuf> {
     let venv = workspace_root().join(".venv-reference").join(name);
     let python = venv.join("bin").join("python");
     let stamp = venv.join("requirements.txt");
-    let wanted = std::fs::read_to_string(requirements)
+    let requested = std::fs::read_to_string(requirements)
         .with_context(|| format!("failed to read {}", requirements.display()))?;
 
-    if python.is_file() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
+    if python.is_file()
+        && std::fs::read_to_string(&stamp).ok().as_deref() == Some(requested.as_str())
+    {
         return Ok(python);
     }
 
     eprintln!("creating the Python environment {}", venv.display());
     run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
-    run(Command::new(&python).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"]).arg(requirements))?;
-    std::fs::write(&stamp, wanted).with_context(|| format!("failed to write {}", stamp.display()))?;
+    run(Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+        ])
+        .arg(requirements))?;
+    std::fs::write(&stamp, requested)
+        .with_context(|| format!("failed to write {}", stamp.display()))?;
     Ok(python)
 }
 
 /// Runs a command and fails with its name when it does not succeed.
 pub fn run(command: &mut Command) -> Result<()> {
-    let status = command.status().with_context(|| format!("failed to start {command:?}"))?;
+    let status = command
+        .status()
+        .with_context(|| format!("failed to start {command:?}"))?;
     if !status.success() {
         bail!("{command:?} failed ({status})");
     }

@@ -24,7 +24,8 @@ pub fn tokenizer_reference(tokenizer_dir: &Path, check: bool) -> Result<()> {
     }
     let python = ensure_venv("tokenizer", &scripts.join("requirements-tokenizer.txt"))?;
 
-    let output = tempfile::NamedTempFile::new_in(&fixtures).context("failed to create a temporary file")?;
+    let output =
+        tempfile::NamedTempFile::new_in(&fixtures).context("failed to create a temporary file")?;
     run(Command::new(&python)
         .arg(scripts.join("tokenizer_reference.py"))
         .arg("--tokenizer-dir")

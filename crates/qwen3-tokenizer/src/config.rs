@@ -108,7 +108,9 @@ impl TokenizerConfig {
         let chat_template = match raw.chat_template {
             None => None,
             Some(TemplateEntry::Single(template)) => Some(template),
-            Some(TemplateEntry::Named(templates)) => Some(select_default_template(templates, path)?),
+            Some(TemplateEntry::Named(templates)) => {
+                Some(select_default_template(templates, path)?)
+            }
         };
 
         Ok(TokenizerConfig {

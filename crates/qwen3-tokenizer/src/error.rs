@@ -7,7 +7,9 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum TokenizerError {
     /// A required file is not in the model folder.
-    #[error("{path} not found: the model folder must contain tokenizer.json and tokenizer_config.json from the Hugging Face checkpoint")]
+    #[error(
+        "{path} not found: the model folder must contain tokenizer.json and tokenizer_config.json from the Hugging Face checkpoint"
+    )]
     MissingFile {
         /// The path that was looked up.
         path: PathBuf,
@@ -23,7 +25,9 @@ pub enum TokenizerError {
     },
 
     /// `tokenizer.json` exists but the `tokenizers` crate rejected it.
-    #[error("invalid tokenizer file {path}: {message}; replace it with the tokenizer.json of the checkpoint")]
+    #[error(
+        "invalid tokenizer file {path}: {message}; replace it with the tokenizer.json of the checkpoint"
+    )]
     InvalidTokenizer {
         /// The rejected file.
         path: PathBuf,
@@ -41,7 +45,9 @@ pub enum TokenizerError {
     },
 
     /// A token named in `tokenizer_config.json` is not in the vocabulary.
-    #[error("{field} {token:?} in {path} is not a token of tokenizer.json; the two files come from different checkpoints")]
+    #[error(
+        "{field} {token:?} in {path} is not a token of tokenizer.json; the two files come from different checkpoints"
+    )]
     UnknownToken {
         /// The config key, such as `eos_token`.
         field: String,
@@ -52,7 +58,9 @@ pub enum TokenizerError {
     },
 
     /// No chat template in `chat_template.jinja` or `tokenizer_config.json`.
-    #[error("no chat template in {path}: expected a \"chat_template\" entry or a chat_template.jinja file beside it")]
+    #[error(
+        "no chat template in {path}: expected a \"chat_template\" entry or a chat_template.jinja file beside it"
+    )]
     MissingTemplate {
         /// The config file that was searched.
         path: PathBuf,

@@ -81,19 +81,28 @@ impl ChatMessage {
         items
             .iter()
             .enumerate()
-            .map(|(index, item)| Self::from_json(item).map_err(|m| invalid(what, format!("message {index}: {m}"))))
+            .map(|(index, item)| {
+                Self::from_json(item).map_err(|m| invalid(what, format!("message {index}: {m}")))
+            })
             .collect()
     }
 
     /// Converts one JSON message object; the error text does not name the message.
     fn from_json(value: &Value) -> Result<ChatMessage, String> {
         let Some(object) = value.as_object() else {
-            return Err(format!("expected an object with \"role\" and \"content\", found {}", json_kind(value)));
+            return Err(format!(
+                "expected an object with \"role\" and \"content\", found {}",
+                json_kind(value)
+            ));
         };
 
         let role = match object.get("role") {
             Some(Value::String(role)) if !role.is_empty() => role.clone(),
-            Some(other) => return Err(format!("\"role\" must be a non-empty string, found {other}")),
+            Some(other) => {
+                return Err(format!(
+                    "\"role\" must be a non-empty string, found {other}"
+                ));
+            }
             None => return Err("\"role\" is missing".into()),
         };
         let content = content_text(object.get("content"))?;
@@ -106,7 +115,11 @@ impl ChatMessage {
                     reasoning_content = Some(text.clone());
                     break;
                 }
-                Some(other) => return Err(format!("\"{field}\" must be a string or null, found {other}")),
+                Some(other) => {
+                    return Err(format!(
+                        "\"{field}\" must be a string or null, found {other}"
+                    ));
+                }
             }
         }
 
@@ -118,13 +131,19 @@ impl ChatMessage {
                 }
                 calls.clone()
             }
-            Some(other) => return Err(format!("\"tool_calls\" must be a list, found {}", json_kind(other))),
+            Some(other) => {
+                return Err(format!(
+                    "\"tool_calls\" must be a list, found {}",
+                    json_kind(other)
+                ));
+            }
         };
 
         let extra = object
             .iter()
             .filter(|(key, _)| {
-                !matches!(key.as_str(), "role" | "content" | "tool_calls") && !REASONING_FIELDS.contains(&key.as_str())
+                !matches!(key.as_str(), "role" | "content" | "tool_calls")
+                    && !REASONING_FIELDS.contains(&key.as_str())
             })
             .map(|(key, value)| (key.clone(), value.clone()))
             .collect();
@@ -162,14 +181,20 @@ pub fn parse_tools(json: &str, what: &str) -> Result<Vec<Value>, TokenizerError>
     let Some(items) = value.as_array() else {
         return Err(invalid(
             what,
-            format!("expected a JSON list of tool schema objects, found {}", json_kind(&value)),
+            format!(
+                "expected a JSON list of tool schema objects, found {}",
+                json_kind(&value)
+            ),
         ));
     };
     for (index, item) in items.iter().enumerate() {
         if !item.is_object() {
             return Err(invalid(
                 what,
-                format!("tool {index}: expected a JSON schema object, found {}", json_kind(item)),
+                format!(
+                    "tool {index}: expected a JSON schema object, found {}",
+                    json_kind(item)
+                ),
             ));
         }
     }

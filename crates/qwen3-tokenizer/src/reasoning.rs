@@ -180,7 +180,11 @@ impl ReasoningSplitter {
 fn partial_tag_len(text: &str, tag: &str) -> usize {
     (1..tag.len())
         .rev()
-        .find(|&len| text.len() >= len && text.is_char_boundary(text.len() - len) && tag.starts_with(&text[text.len() - len..]))
+        .find(|&len| {
+            text.len() >= len
+                && text.is_char_boundary(text.len() - len)
+                && tag.starts_with(&text[text.len() - len..])
+        })
         .unwrap_or(0)
 }
 
@@ -224,7 +228,10 @@ mod tests {
     #[test]
     fn think_opened_in_prompt() {
         let prompt = "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n<think>\n";
-        let (segments, output) = run(ReasoningSplitter::for_prompt(prompt), &["Thinking.", "</think>\n\nHello!"]);
+        let (segments, output) = run(
+            ReasoningSplitter::for_prompt(prompt),
+            &["Thinking.", "</think>\n\nHello!"],
+        );
         assert_eq!(joined(&segments, true), "Thinking.");
         assert_eq!(output.reasoning, "Thinking.");
         assert_eq!(output.answer, "Hello!");
@@ -249,7 +256,10 @@ mod tests {
 
     #[test]
     fn cut_off_before_think_end() {
-        let (segments, output) = run(ReasoningSplitter::new(), &["<think>\nStill going", " and </thi"]);
+        let (segments, output) = run(
+            ReasoningSplitter::new(),
+            &["<think>\nStill going", " and </thi"],
+        );
         assert_eq!(joined(&segments, true), "\nStill going and </thi");
         assert_eq!(joined(&segments, false), "");
         assert!(output.reasoning_unterminated);
@@ -272,7 +282,10 @@ mod tests {
 
     #[test]
     fn multibyte_text_before_partial_tag() {
-        let (segments, _) = run(ReasoningSplitter::inside_reasoning(), &["思考中<", "/think>答案"]);
+        let (segments, _) = run(
+            ReasoningSplitter::inside_reasoning(),
+            &["思考中<", "/think>答案"],
+        );
         assert_eq!(joined(&segments, true), "思考中");
         assert_eq!(joined(&segments, false), "答案");
     }

@@ -46,7 +46,8 @@ impl<'a> StreamDecoder<'a> {
 
         // Hold back while the window ends in a replacement character: the next
         // token may complete the bytes. `finish` releases it if none does.
-        if full_text.len() <= prefix_text.len() || full_text.ends_with(char::REPLACEMENT_CHARACTER) {
+        if full_text.len() <= prefix_text.len() || full_text.ends_with(char::REPLACEMENT_CHARACTER)
+        {
             return Ok(None);
         }
         let new_text = text_after(&full_text, &prefix_text);
@@ -74,7 +75,8 @@ impl<'a> StreamDecoder<'a> {
     }
 
     fn decode(&self, start: usize, end: usize) -> Result<String, TokenizerError> {
-        self.tokenizer.decode(&self.ids[start..end], self.skip_special_tokens)
+        self.tokenizer
+            .decode(&self.ids[start..end], self.skip_special_tokens)
     }
 }
 

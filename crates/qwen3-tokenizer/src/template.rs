@@ -41,7 +41,9 @@ pub struct ChatTemplate {
 
 impl std::fmt::Debug for ChatTemplate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChatTemplate").field("source_name", &self.source_name).finish_non_exhaustive()
+        f.debug_struct("ChatTemplate")
+            .field("source_name", &self.source_name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -91,7 +93,9 @@ impl ChatTemplate {
         ];
         for (name, token) in tokens {
             if let Some(token) = token {
-                template.special_tokens.insert(name.into(), Value::String(token.clone()));
+                template
+                    .special_tokens
+                    .insert(name.into(), Value::String(token.clone()));
             }
         }
         Ok(template)
@@ -107,13 +111,19 @@ impl ChatTemplate {
         options: &TemplateOptions,
     ) -> Result<String, TokenizerError> {
         let mut context = self.special_tokens.clone();
-        let messages: Vec<Value> = messages.iter().map(ChatMessage::to_template_value).collect();
+        let messages: Vec<Value> = messages
+            .iter()
+            .map(ChatMessage::to_template_value)
+            .collect();
         context.insert("messages".into(), Value::Array(messages));
         context.insert(
             "tools".into(),
             tools.map_or(Value::Null, |t| Value::Array(t.to_vec())),
         );
-        context.insert("add_generation_prompt".into(), Value::Bool(options.add_generation_prompt));
+        context.insert(
+            "add_generation_prompt".into(),
+            Value::Bool(options.add_generation_prompt),
+        );
         if let Some(enable_thinking) = options.enable_thinking {
             context.insert("enable_thinking".into(), Value::Bool(enable_thinking));
         }

@@ -25,7 +25,11 @@ pub(crate) fn tojson_filter(value: JinjaValue, kwargs: Kwargs) -> Result<JinjaVa
     kwargs.assert_all_used()?;
 
     let json = serde_json::to_value(&value).map_err(|e| {
-        Error::new(ErrorKind::InvalidOperation, "tojson: value cannot be written as JSON").with_source(e)
+        Error::new(
+            ErrorKind::InvalidOperation,
+            "tojson: value cannot be written as JSON",
+        )
+        .with_source(e)
     })?;
 
     let mut out = String::new();

@@ -44,10 +44,11 @@ impl Qwen3Tokenizer {
         let dir = dir.as_ref();
         let tokenizer_path = dir.join(TOKENIZER_FILE);
         let bytes = std::fs::read(&tokenizer_path).map_err(|e| io_error(&tokenizer_path, e))?;
-        let tokenizer = Tokenizer::from_bytes(&bytes).map_err(|e| TokenizerError::InvalidTokenizer {
-            path: tokenizer_path.clone(),
-            message: e.to_string(),
-        })?;
+        let tokenizer =
+            Tokenizer::from_bytes(&bytes).map_err(|e| TokenizerError::InvalidTokenizer {
+                path: tokenizer_path.clone(),
+                message: e.to_string(),
+            })?;
 
         let config = TokenizerConfig::from_dir(dir)?;
         let template = match config.chat_template {
@@ -55,14 +56,17 @@ impl Qwen3Tokenizer {
             None => None,
         };
 
-        let eos_token_id = match &config.eos_token {
-            None => None,
-            Some(token) => Some(tokenizer.token_to_id(token).ok_or_else(|| TokenizerError::UnknownToken {
-                field: "eos_token".into(),
-                token: token.clone(),
-                path: dir.join(crate::config::TOKENIZER_CONFIG_FILE),
-            })?),
-        };
+        let eos_token_id =
+            match &config.eos_token {
+                None => None,
+                Some(token) => Some(tokenizer.token_to_id(token).ok_or_else(|| {
+                    TokenizerError::UnknownToken {
+                        field: "eos_token".into(),
+                        token: token.clone(),
+                        path: dir.join(crate::config::TOKENIZER_CONFIG_FILE),
+                    }
+                })?),
+            };
 
         tracing::debug!(
             dir = %dir.display(),
@@ -83,13 +87,13 @@ impl Qwen3Tokenizer {
     /// written in the text (`<|im_start|>`, `<think>`) become their ids, and no
     /// BOS token is added because Qwen3 has none.
     pub fn encode(&self, text: &str) -> Result<Encoded, TokenizerError> {
-        let encoding = self
-            .tokenizer
-            .encode(text, true)
-            .map_err(|e| TokenizerError::Tokenizers {
-                operation: "encode",
-                message: e.to_string(),
-            })?;
+        let encoding =
+            self.tokenizer
+                .encode(text, true)
+                .map_err(|e| TokenizerError::Tokenizers {
+                    operation: "encode",
+                    message: e.to_string(),
+                })?;
         Ok(Encoded {
             ids: encoding.get_ids().to_vec(),
             tokens: encoding.get_tokens().to_vec(),
@@ -130,37 +134,37 @@ impl Qwen3Tokenizer {
         template.render(messages, tools, options)
     }
 
-    /// The id of `eos_token` from `tokenizer_config.json` (151645, `<|im_end|>`, for Qwen3).
+    /// Returns the id of `eos_token` from `tokenizer_config.json` (151645, `<|im_end|>`, for Qwen3).
     pub fn eos_token_id(&self) -> Option<u32> {
         self.eos_token_id
     }
 
-    /// The id of a token string, including added tokens such as `</think>`.
+    /// Returns the id of a token string, including added tokens such as `</think>`.
     pub fn token_to_id(&self, token: &str) -> Option<u32> {
         self.tokenizer.token_to_id(token)
     }
 
-    /// The vocabulary string of an id.
+    /// Returns the vocabulary string of an id.
     pub fn id_to_token(&self, id: u32) -> Option<String> {
         self.tokenizer.id_to_token(id)
     }
 
-    /// Number of ids the tokenizer can produce, added tokens included (151,669 for Qwen3).
+    /// Returns the number of ids the tokenizer can produce, added tokens included (151,669 for Qwen3).
     pub fn vocab_size(&self) -> usize {
         self.tokenizer.get_vocab_size(true)
     }
 
-    /// The parsed `tokenizer_config.json`.
+    /// Returns the parsed `tokenizer_config.json`.
     pub fn config(&self) -> &TokenizerConfig {
         &self.config
     }
 
-    /// The folder the files were loaded from.
+    /// Returns the folder the files were loaded from.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    /// The underlying `tokenizers` tokenizer.
+    /// Returns the underlying `tokenizers` tokenizer.
     pub fn inner(&self) -> &Tokenizer {
         &self.tokenizer
     }
