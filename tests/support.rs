@@ -77,3 +77,111 @@ pub fn joined_cases(section: &str) -> Vec<(Value, Value)> {
         })
         .collect()
 }
+
+/// `tests/fixtures/models/<name>`: a tiny checkpoint written by `cargo xtask model-fixtures`.
+pub fn model_fixture_dir(name: &str) -> PathBuf {
+    workspace_root()
+        .join("tests")
+        .join("fixtures")
+        .join("models")
+        .join(name)
+}
+
+/// Names of every tiny checkpoint fixture, from `manifest.json`.
+pub fn model_fixture_names() -> Vec<String> {
+    let path = workspace_root()
+        .join("tests")
+        .join("fixtures")
+        .join("models")
+        .join("manifest.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("failed to read {}: {e}", path.display()));
+    let manifest: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("invalid JSON in {}: {e}", path.display()));
+    manifest["fixtures"]
+        .as_array()
+        .map(|fixtures| {
+            fixtures
+                .iter()
+                .filter_map(|f| f["name"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The outputs `transformers` computed on a fixture (`reference.safetensors`).
+pub struct ModelReference {
+    /// The input ids.
+    pub input_ids: Vec<u32>,
+    /// Logits of every position, `[seq, vocab]` row-major.
+    pub logits: Vec<f32>,
+    /// Hidden state after every layer, `[layers, seq, hidden]` row-major.
+    pub hidden_states: Vec<f32>,
+    /// The 20 greedy tokens generated after the input.
+    pub greedy_ids: Vec<u32>,
+    /// Vocabulary size (columns of `logits`).
+    pub vocab_size: usize,
+    /// Hidden size (last dimension of `hidden_states`).
+    pub hidden_size: usize,
+}
+
+/// Reads `reference.safetensors` of a fixture.
+pub fn model_reference(name: &str) -> ModelReference {
+    let path = model_fixture_dir(name).join("reference.safetensors");
+    let bytes =
+        std::fs::read(&path).unwrap_or_else(|e| panic!("failed to read {}: {e}", path.display()));
+    let file = safetensors::SafeTensors::deserialize(&bytes)
+        .unwrap_or_else(|e| panic!("invalid {}: {e}", path.display()));
+    let tensor = |key: &str| {
+        file.tensor(key)
+            .unwrap_or_else(|e| panic!("{} lacks {key}: {e}", path.display()))
+    };
+
+    let floats = |key: &str| -> Vec<f32> {
+        tensor(key)
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect()
+    };
+    let ids = |key: &str| -> Vec<u32> {
+        tensor(key)
+            .data()
+            .chunks_exact(8)
+            .map(|b| i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as u32)
+            .collect()
+    };
+
+    ModelReference {
+        input_ids: ids("input_ids"),
+        logits: floats("logits"),
+        hidden_states: floats("hidden_states"),
+        greedy_ids: ids("greedy_ids"),
+        vocab_size: tensor("logits").shape()[1],
+        hidden_size: tensor("hidden_states").shape()[2],
+    }
+}
+
+/// Every CPU device compiled into this build of the tests.
+#[allow(clippy::vec_init_then_push)] // The pushes depend on the enabled features.
+pub fn test_devices() -> Vec<qwen3_model::burn::tensor::Device> {
+    use qwen3_model::burn::tensor::Device;
+    let mut devices = Vec::new();
+    // burn 0.22 marks ndarray deprecated in favour of flex; it stays the default
+    // backend here until the speed work picks one by measurement.
+    #[cfg(feature = "ndarray")]
+    #[allow(deprecated)]
+    devices.push(Device::ndarray());
+    #[cfg(feature = "flex")]
+    devices.push(Device::flex());
+    devices
+}
+
+/// Largest absolute difference between two equally long slices.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "compared slices differ in length");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}

@@ -39,6 +39,10 @@ enum Command {
         #[arg(long, default_value_os_t = default_tokenizer_dir())]
         tokenizer_dir: PathBuf,
     },
+    /// Regenerate tests/fixtures/models: tiny random Qwen3 checkpoints and the
+    /// logits, hidden states and greedy tokens transformers computes on them
+    /// (creates a Python virtual environment with torch).
+    ModelFixtures,
 }
 
 /// Root of the workspace (the parent of this crate's folder).
@@ -64,5 +68,6 @@ fn main() -> Result<()> {
             check,
             tokenizer_dir,
         } => reference::tokenizer_reference(&tokenizer_dir, check),
+        Command::ModelFixtures => reference::model_fixtures(),
     }
 }

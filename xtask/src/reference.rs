@@ -1,4 +1,4 @@
-//! `cargo xtask tokenizer-reference`: expected tokenizer outputs from Hugging Face.
+//! Reference fixtures written by Hugging Face `tokenizers` and `transformers`.
 
 use std::path::Path;
 use std::process::Command;
@@ -54,5 +54,23 @@ pub fn tokenizer_reference(tokenizer_dir: &Path, check: bool) -> Result<()> {
             .with_context(|| format!("failed to write {}", expected_path.display()))?;
         eprintln!("wrote {}", expected_path.display());
     }
+    Ok(())
+}
+
+/// Runs `xtask/python/model_reference.py`, which writes tiny random Qwen3
+/// checkpoints and their `transformers` outputs to `tests/fixtures/models`.
+pub fn model_fixtures() -> Result<()> {
+    let root = workspace_root();
+    let scripts = root.join("xtask").join("python");
+    let out_dir = root.join("tests").join("fixtures").join("models");
+    let python = ensure_venv("model", &scripts.join("requirements-model.txt"))?;
+
+    run(Command::new(&python)
+        .arg(scripts.join("model_reference.py"))
+        .arg("--out-dir")
+        .arg(&out_dir)
+        .env("HF_HUB_OFFLINE", "1")
+        .env("TRANSFORMERS_VERBOSITY", "error"))?;
+    eprintln!("wrote {}", out_dir.display());
     Ok(())
 }

@@ -1,0 +1,117 @@
+//! Grouped-query self-attention with per-head RMSNorm on queries and keys.
+
+use burn::module::Module;
+use burn::nn::Linear;
+use burn::tensor::{Bool, DType, Tensor, TensorData, activation};
+
+use crate::cache::KvCache;
+use crate::norm::RmsNorm;
+use crate::rope::RotaryEmbedding;
+
+/// Self-attention of one decoder layer, with the Hugging Face tensor names.
+#[derive(Module, Debug)]
+pub struct Attention {
+    /// `[hidden_size]` to `[num_attention_heads * head_dim]`.
+    pub q_proj: Linear,
+    /// `[hidden_size]` to `[num_key_value_heads * head_dim]`.
+    pub k_proj: Linear,
+    /// `[hidden_size]` to `[num_key_value_heads * head_dim]`.
+    pub v_proj: Linear,
+    /// `[num_attention_heads * head_dim]` back to `[hidden_size]`.
+    pub o_proj: Linear,
+    /// RMSNorm over each query head, applied before RoPE.
+    pub q_norm: RmsNorm,
+    /// RMSNorm over each key head, applied before RoPE.
+    pub k_norm: RmsNorm,
+    #[module(skip)]
+    pub num_attention_heads: usize,
+    #[module(skip)]
+    pub num_key_value_heads: usize,
+    #[module(skip)]
+    pub head_dim: usize,
+}
+
+impl Attention {
+    /// Attends `x` (`[1, seq, hidden]`, tokens at positions `cache.len()..`)
+    /// over the cached tokens and itself, and stores its keys and values in
+    /// `cache` for `layer`.
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        rope: &RotaryEmbedding,
+        cache: &mut KvCache,
+        layer: usize,
+    ) -> Tensor<3> {
+        let [batch, seq, _] = x.dims();
+        let offset = cache.len();
+        let heads = self.num_attention_heads;
+        let kv_heads = self.num_key_value_heads;
+        let groups = heads / kv_heads;
+        let head_dim = self.head_dim;
+
+        // 1. Project and split into heads: [1, heads, seq, head_dim].
+        let q = self
+            .q_proj
+            .forward(x.clone())
+            .reshape([batch, seq, heads, head_dim]);
+        let k = self
+            .k_proj
+            .forward(x.clone())
+            .reshape([batch, seq, kv_heads, head_dim]);
+        let v = self
+            .v_proj
+            .forward(x)
+            .reshape([batch, seq, kv_heads, head_dim]);
+
+        // 2. Normalize each head, then rotate by position.
+        let q = rope.apply(self.q_norm.forward(q).swap_dims(1, 2), offset);
+        let k = rope.apply(self.k_norm.forward(k).swap_dims(1, 2), offset);
+        let v = v.swap_dims(1, 2);
+
+        // 3. Store this chunk and read every key and value so far: [1, kv_heads, total, head_dim].
+        let (keys, values) = cache.update(layer, k, v);
+        let total = offset + seq;
+
+        // 4. Group query heads by the key/value head they share, so no key or
+        //    value is copied: [1, kv_heads, groups * seq, head_dim]. Query head
+        //    h uses key/value head h / groups, as `repeat_kv` in transformers.
+        let q = q.reshape([batch, kv_heads, groups * seq, head_dim]);
+
+        // 5. Scores in the compute dtype, softmax in f32: [1, kv_heads, groups * seq, total].
+        let scale = (head_dim as f64).powf(-0.5);
+        let mut scores = q.matmul(keys.swap_dims(2, 3)) * scale;
+        if seq > 1 {
+            let mask = causal_mask(groups, seq, offset, total, &scores.device());
+            scores = scores.mask_fill(mask.unsqueeze::<4>(), f32::NEG_INFINITY);
+        }
+        let dtype = scores.dtype();
+        let weights = activation::softmax(scores.cast(DType::F32), 3).cast(dtype);
+
+        // 6. Mix values, merge heads back: [1, seq, heads * head_dim].
+        let attended = weights
+            .matmul(values)
+            .reshape([batch, heads, seq, head_dim])
+            .swap_dims(1, 2)
+            .reshape([batch, seq, heads * head_dim]);
+        self.o_proj.forward(attended)
+    }
+}
+
+/// `true` where a query may not see a key: row `g * seq + i` is the query at
+/// position `offset + i`, which sees keys `0..=offset + i`. Shape `[groups * seq, total]`.
+fn causal_mask(
+    groups: usize,
+    seq: usize,
+    offset: usize,
+    total: usize,
+    device: &burn::tensor::Device,
+) -> Tensor<2, Bool> {
+    let mut mask = Vec::with_capacity(groups * seq * total);
+    for _ in 0..groups {
+        for i in 0..seq {
+            let visible = offset + i;
+            mask.extend((0..total).map(|j| j > visible));
+        }
+    }
+    Tensor::from_data(TensorData::new(mask, [groups * seq, total]), device)
+}

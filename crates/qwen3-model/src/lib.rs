@@ -1,0 +1,39 @@
+//! The Qwen3 dense language model on burn.
+//!
+//! Modules mirror `Qwen3ForCausalLM` in `transformers`, field for field and
+//! name for name (`model.layers.3.self_attn.q_norm`), and name no burn
+//! backend: the device passed at construction decides where and in which
+//! dtype the model runs. This crate knows token ids and tensors; reading
+//! checkpoint files is `qwen3-weights`' job, and text is `qwen3-tokenizer`'s.
+//!
+//! ```no_run
+//! # fn run(model: &qwen3_model::Qwen3ForCausalLM) -> Result<(), qwen3_model::ModelError> {
+//! use qwen3_model::Logits;
+//!
+//! let mut cache = model.new_cache(4096)?;
+//! let logits = model.forward(&[151644, 872, 198], &mut cache, Logits::Last)?; // [1, vocab_size]
+//! # Ok(()) }
+//! ```
+
+mod attention;
+mod cache;
+mod config;
+mod error;
+mod mlp;
+mod model;
+mod norm;
+mod rope;
+mod weights;
+
+pub use attention::Attention;
+pub use cache::KvCache;
+pub use config::Qwen3Config;
+pub use error::{ConfigError, ModelError};
+pub use mlp::Mlp;
+pub use model::{DecoderLayer, ForwardOutput, Logits, Qwen3ForCausalLM, Qwen3Model};
+pub use norm::RmsNorm;
+pub use rope::RotaryEmbedding;
+pub use weights::{TensorSource, WeightSpec, build_model, expected_tensors};
+
+/// Re-export of burn, so that callers name the same version.
+pub use burn;

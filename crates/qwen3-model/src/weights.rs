@@ -1,0 +1,196 @@
+//! The checkpoint tensors a model needs, and the assembly of the model from them.
+
+use burn::module::Param;
+use burn::nn::{Embedding, Linear};
+use burn::tensor::{DType, Device, Tensor, TensorData};
+
+use crate::attention::Attention;
+use crate::config::Qwen3Config;
+use crate::mlp::Mlp;
+use crate::model::{DecoderLayer, Qwen3ForCausalLM, Qwen3Model};
+use crate::norm::RmsNorm;
+
+/// A tensor the checkpoint must contain: its Hugging Face name and shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeightSpec {
+    /// Name in the safetensors files, such as `model.layers.0.self_attn.q_proj.weight`.
+    pub name: String,
+    /// Shape as stored by PyTorch (`[out_features, in_features]` for linear layers).
+    pub shape: Vec<usize>,
+}
+
+/// Gives the host data of checkpoint tensors by name; implemented by the checkpoint reader.
+pub trait TensorSource {
+    /// The reader's error type.
+    type Error;
+
+    /// Returns the data of tensor `name` (in the dtype stored on disk).
+    fn tensor_data(&mut self, name: &str) -> Result<TensorData, Self::Error>;
+}
+
+/// Lists every tensor a checkpoint of `config` contains, in load order.
+pub fn expected_tensors(config: &Qwen3Config) -> Vec<WeightSpec> {
+    let hidden = config.hidden_size;
+    let q_out = config.num_attention_heads * config.head_dim;
+    let kv_out = config.num_key_value_heads * config.head_dim;
+    let spec = |name: String, shape: &[usize]| WeightSpec {
+        name,
+        shape: shape.to_vec(),
+    };
+
+    let mut specs = vec![spec(
+        "model.embed_tokens.weight".into(),
+        &[config.vocab_size, hidden],
+    )];
+    for layer in 0..config.num_hidden_layers {
+        let prefix = format!("model.layers.{layer}");
+        specs.extend([
+            spec(format!("{prefix}.input_layernorm.weight"), &[hidden]),
+            spec(
+                format!("{prefix}.self_attn.q_proj.weight"),
+                &[q_out, hidden],
+            ),
+            spec(
+                format!("{prefix}.self_attn.k_proj.weight"),
+                &[kv_out, hidden],
+            ),
+            spec(
+                format!("{prefix}.self_attn.v_proj.weight"),
+                &[kv_out, hidden],
+            ),
+            spec(
+                format!("{prefix}.self_attn.o_proj.weight"),
+                &[hidden, q_out],
+            ),
+            spec(
+                format!("{prefix}.self_attn.q_norm.weight"),
+                &[config.head_dim],
+            ),
+            spec(
+                format!("{prefix}.self_attn.k_norm.weight"),
+                &[config.head_dim],
+            ),
+            spec(
+                format!("{prefix}.post_attention_layernorm.weight"),
+                &[hidden],
+            ),
+            spec(
+                format!("{prefix}.mlp.gate_proj.weight"),
+                &[config.intermediate_size, hidden],
+            ),
+            spec(
+                format!("{prefix}.mlp.up_proj.weight"),
+                &[config.intermediate_size, hidden],
+            ),
+            spec(
+                format!("{prefix}.mlp.down_proj.weight"),
+                &[hidden, config.intermediate_size],
+            ),
+        ]);
+    }
+    specs.push(spec("model.norm.weight".into(), &[hidden]));
+    if !config.tie_word_embeddings {
+        specs.push(spec("lm_head.weight".into(), &[config.vocab_size, hidden]));
+    }
+    specs
+}
+
+/// Builds the model from a source whose tensors have been checked against
+/// [`expected_tensors`], casting each to `dtype` on `device` as it is read.
+pub fn build_model<S: TensorSource>(
+    config: &Qwen3Config,
+    source: &mut S,
+    device: &Device,
+    dtype: DType,
+) -> Result<Qwen3ForCausalLM, S::Error> {
+    let mut loader = Loader {
+        source,
+        device,
+        dtype,
+    };
+
+    let embed_tokens = Embedding {
+        weight: Param::from_tensor(loader.tensor::<2>("model.embed_tokens.weight")?),
+    };
+    let mut layers = Vec::with_capacity(config.num_hidden_layers);
+    for layer in 0..config.num_hidden_layers {
+        layers.push(loader.decoder_layer(config, &format!("model.layers.{layer}"))?);
+    }
+    let norm = loader.norm("model.norm.weight", config.rms_norm_eps)?;
+    let lm_head = if config.tie_word_embeddings {
+        None
+    } else {
+        Some(loader.linear("lm_head.weight")?)
+    };
+
+    let model = Qwen3Model {
+        embed_tokens,
+        layers,
+        norm,
+    };
+    Ok(Qwen3ForCausalLM::new(
+        config.clone(),
+        model,
+        lm_head,
+        device,
+    ))
+}
+
+struct Loader<'a, S> {
+    source: &'a mut S,
+    device: &'a Device,
+    dtype: DType,
+}
+
+impl<S: TensorSource> Loader<'_, S> {
+    fn tensor<const D: usize>(&mut self, name: &str) -> Result<Tensor<D>, S::Error> {
+        let data = self.source.tensor_data(name)?;
+        Ok(Tensor::from_data(data, (self.device, self.dtype)))
+    }
+
+    /// A PyTorch `[out, in]` weight used as burn's `[in, out]` (a transposed view, no copy).
+    fn linear(&mut self, name: &str) -> Result<Linear, S::Error> {
+        let weight = self.tensor::<2>(name)?.transpose();
+        Ok(Linear {
+            weight: Param::from_tensor(weight),
+            bias: None,
+        })
+    }
+
+    fn norm(&mut self, name: &str, eps: f64) -> Result<RmsNorm, S::Error> {
+        Ok(RmsNorm::new(self.tensor::<1>(name)?, eps))
+    }
+
+    fn decoder_layer(
+        &mut self,
+        config: &Qwen3Config,
+        prefix: &str,
+    ) -> Result<DecoderLayer, S::Error> {
+        let eps = config.rms_norm_eps;
+        let input_layernorm = self.norm(&format!("{prefix}.input_layernorm.weight"), eps)?;
+        let self_attn = Attention {
+            q_proj: self.linear(&format!("{prefix}.self_attn.q_proj.weight"))?,
+            k_proj: self.linear(&format!("{prefix}.self_attn.k_proj.weight"))?,
+            v_proj: self.linear(&format!("{prefix}.self_attn.v_proj.weight"))?,
+            o_proj: self.linear(&format!("{prefix}.self_attn.o_proj.weight"))?,
+            q_norm: self.norm(&format!("{prefix}.self_attn.q_norm.weight"), eps)?,
+            k_norm: self.norm(&format!("{prefix}.self_attn.k_norm.weight"), eps)?,
+            num_attention_heads: config.num_attention_heads,
+            num_key_value_heads: config.num_key_value_heads,
+            head_dim: config.head_dim,
+        };
+        let post_attention_layernorm =
+            self.norm(&format!("{prefix}.post_attention_layernorm.weight"), eps)?;
+        let mlp = Mlp {
+            gate_proj: self.linear(&format!("{prefix}.mlp.gate_proj.weight"))?,
+            up_proj: self.linear(&format!("{prefix}.mlp.up_proj.weight"))?,
+            down_proj: self.linear(&format!("{prefix}.mlp.down_proj.weight"))?,
+        };
+        Ok(DecoderLayer {
+            self_attn,
+            mlp,
+            input_layernorm,
+            post_attention_layernorm,
+        })
+    }
+}

@@ -1,0 +1,188 @@
+"""Write tiny random Qwen3 checkpoints and their transformers reference outputs.
+
+Each fixture is a checkpoint folder in the Hugging Face layout plus
+`reference.safetensors` with what `Qwen3ForCausalLM` computes in float32 on
+that checkpoint: the input ids, the logits of every position, the hidden state
+after every decoder layer, and 20 greedy tokens generated with the cache.
+Run it through `cargo xtask model-fixtures`, which creates the virtual
+environment with the pinned versions.
+"""
+
+import argparse
+import json
+import pathlib
+import shutil
+
+import torch
+import transformers
+from safetensors.torch import save_file
+from transformers import Qwen3Config, Qwen3ForCausalLM
+
+INPUT_IDS = [3, 17, 250, 101, 42, 7, 199, 64, 311, 5, 128, 90, 222, 11, 300, 56]
+GREEDY_TOKENS = 20
+MIN_MARGIN = 1e-3
+
+BASE = dict(
+    vocab_size=384,
+    hidden_size=32,
+    intermediate_size=96,
+    num_hidden_layers=3,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    head_dim=8,
+    max_position_embeddings=128,
+    rms_norm_eps=1e-6,
+    rope_theta=1000000.0,
+    tie_word_embeddings=True,
+    hidden_act="silu",
+    attention_bias=False,
+    bos_token_id=151643,
+    eos_token_id=151645,
+)
+
+# name -> (config overrides, dtype on disk, config.json layout, max shard size)
+FIXTURES = {
+    "tied-gqa-f32": ({}, torch.float32, "hub", None),
+    "untied-mha-f32": (
+        dict(num_key_value_heads=4, tie_word_embeddings=False, rope_theta=10000.0),
+        torch.float32,
+        "transformers5",
+        None,
+    ),
+    "head-dim-32-f32": (
+        dict(head_dim=32, num_attention_heads=4, num_key_value_heads=1),
+        torch.float32,
+        "transformers5",
+        None,
+    ),
+    "tied-gqa-bf16": ({}, torch.bfloat16, "hub", None),
+    "sharded-untied-f32": (
+        dict(tie_word_embeddings=False, num_hidden_layers=4),
+        torch.float32,
+        "hub",
+        "60KB",
+    ),
+}
+
+
+def randomize(model: Qwen3ForCausalLM, generator: torch.Generator) -> None:
+    """Give weights scales that spread the logits out, and norm weights values near (not at) 1."""
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.endswith("norm.weight"):
+                param.copy_(1.0 + 0.2 * torch.randn(param.shape, generator=generator))
+            elif param.dim() == 2 and "embed_tokens" in name:
+                # Tied heads reuse this matrix: std 0.3 keeps logits within about +-10,
+                # where f32 rounding stays far below the 1e-5 cache-consistency checks.
+                param.copy_(0.3 * torch.randn(param.shape, generator=generator))
+            elif param.dim() == 2:
+                fan_in = param.shape[1]
+                param.copy_(torch.randn(param.shape, generator=generator) * (1.5 / fan_in**0.5))
+
+
+def hub_layout(config_path: pathlib.Path, dtype: torch.dtype) -> None:
+    """Rewrite config.json as hub checkpoints have it: torch_dtype, top-level rope_theta, rope_scaling."""
+    config = json.loads(config_path.read_text())
+    rope = config.pop("rope_parameters", {}) or {}
+    config.pop("dtype", None)
+    config.pop("layer_types", None)
+    config["torch_dtype"] = {torch.float32: "float32", torch.bfloat16: "bfloat16"}[dtype]
+    config["rope_theta"] = rope.get("rope_theta", 1000000.0)
+    config["rope_scaling"] = None
+    config["use_sliding_window"] = False
+    config["sliding_window"] = None
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+def top2_margins(logits: torch.Tensor) -> torch.Tensor:
+    top = torch.topk(logits, 2, dim=-1).values
+    return top[..., 0] - top[..., 1]
+
+
+def make_fixture(out_dir: pathlib.Path, name: str, seed: int) -> dict:
+    overrides, dtype, layout, shard = FIXTURES[name]
+    folder = out_dir / name
+    for attempt in range(50):
+        generator = torch.Generator().manual_seed(seed + attempt)
+        config = Qwen3Config(**{**BASE, **overrides})
+        model = Qwen3ForCausalLM(config).to(torch.float32).eval()
+        randomize(model, generator)
+        model = model.to(dtype)
+
+        if folder.exists():
+            shutil.rmtree(folder)
+        kwargs = {"max_shard_size": shard} if shard else {}
+        model.save_pretrained(folder, **kwargs)
+        if layout == "hub":
+            hub_layout(folder / "config.json", dtype)
+
+        # Reference: transformers reading the saved files back, computing in float32.
+        reference = Qwen3ForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+        reference.generation_config.eos_token_id = None
+        reference.generation_config.pad_token_id = None
+
+        ids = torch.tensor([INPUT_IDS])
+        hidden = []
+        hooks = [layer.register_forward_hook(lambda m, i, o: hidden.append(o[0] if isinstance(o, tuple) else o))
+                 for layer in reference.model.layers]
+        with torch.no_grad():
+            logits = reference(ids).logits[0]
+        for hook in hooks:
+            hook.remove()
+
+        with torch.no_grad():
+            out = reference.generate(
+                ids,
+                attention_mask=torch.ones_like(ids),
+                do_sample=False,
+                max_new_tokens=GREEDY_TOKENS,
+                min_new_tokens=GREEDY_TOKENS,
+                output_scores=True,
+                return_dict_in_generate=True,
+            )
+        greedy = out.sequences[0, len(INPUT_IDS):]
+        step_margins = torch.stack([top2_margins(score[0]) for score in out.scores])
+        if step_margins.min() < MIN_MARGIN or top2_margins(logits).min() < MIN_MARGIN:
+            continue
+
+        save_file(
+            {
+                "input_ids": ids[0].to(torch.int64).contiguous(),
+                "logits": logits.contiguous(),
+                "hidden_states": torch.stack([h[0] for h in hidden]).contiguous(),
+                "greedy_ids": greedy.to(torch.int64).contiguous(),
+            },
+            str(folder / "reference.safetensors"),
+        )
+        return {
+            "name": name,
+            "dtype": str(dtype).removeprefix("torch."),
+            "config_layout": layout,
+            "sharded": shard is not None,
+            "tie_word_embeddings": config.tie_word_embeddings,
+            "seed": seed + attempt,
+            "min_greedy_margin": float(step_margins.min()),
+            "min_logit_margin": float(top2_margins(logits).min()),
+        }
+    raise RuntimeError(f"no seed gave top-1/top-2 margins above {MIN_MARGIN} for {name}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out-dir", required=True, type=pathlib.Path)
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    manifest = {
+        "generated_by": "xtask/python/model_reference.py",
+        "transformers_version": transformers.__version__,
+        "torch_version": torch.__version__,
+        "input_ids": INPUT_IDS,
+        "fixtures": [make_fixture(args.out_dir, name, seed=1000 * i) for i, name in enumerate(FIXTURES)],
+    }
+    (args.out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
