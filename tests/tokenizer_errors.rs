@@ -109,8 +109,24 @@ fn eos_token_not_in_vocabulary() {
         serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("parse");
     config["eos_token"] = serde_json::Value::String("<|no_such_token|>".into());
     std::fs::write(&path, config.to_string()).expect("write");
-    let error = load_error(dir.path());
+    let tokenizer = Qwen3Tokenizer::from_dir(dir.path()).expect("encoding does not need eos_token");
+    let error = tokenizer.eos_token_id().expect_err("unknown eos_token");
     assert!(error.to_string().contains("<|no_such_token|>"), "{error}");
+}
+
+#[test]
+fn eos_token_of_wrong_type_names_key() {
+    let dir = copy_of_tokenizer();
+    let path = dir.path().join("tokenizer_config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("parse");
+    config["eos_token"] = 5.into();
+    std::fs::write(&path, config.to_string()).expect("write");
+    let error = load_error(dir.path());
+    assert!(
+        error.to_string().contains("\"eos_token\" must be a string"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -120,12 +136,35 @@ fn template_that_does_not_parse() {
         dir.path(),
         "{%- for message in messages %}\n{{ message.content }\n{%- endfor %}",
     );
-    let error = load_error(dir.path());
+    let tokenizer =
+        Qwen3Tokenizer::from_dir(dir.path()).expect("encoding does not need the template");
+    assert!(tokenizer.encode("hi").is_ok());
+
+    let error = tokenizer
+        .apply_chat_template(
+            &[ChatMessage::user("hi")],
+            None,
+            &TemplateOptions::default(),
+        )
+        .expect_err("the template does not parse");
     let TokenizerError::Template { line, .. } = &error else {
         panic!("expected a template error, got {error:?}");
     };
     assert_eq!(*line, Some(2), "{error}");
     assert!(error.to_string().contains("line 2"), "{error}");
+    assert!(tokenizer.check_chat_template().is_err());
+}
+
+#[test]
+fn empty_conversation() {
+    let tokenizer = Qwen3Tokenizer::from_dir(tokenizer_dir()).expect("load");
+    let error = tokenizer
+        .apply_chat_template(&[], None, &TemplateOptions::default())
+        .expect_err("no messages");
+    assert!(
+        matches!(error, TokenizerError::EmptyConversation),
+        "{error:?}"
+    );
 }
 
 #[test]
@@ -254,6 +293,34 @@ fn message_with_image_part() {
         r#"[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]"#;
     let error = ChatMessage::parse_list(json, "messages").expect_err("image part");
     assert!(error.to_string().contains("content[0]"), "{error}");
+}
+
+#[test]
+fn message_without_content() {
+    let error = ChatMessage::parse_list(r#"[{"role": "user", "contnet": "hi"}]"#, "messages")
+        .expect_err("typo");
+    assert!(
+        error.to_string().contains("\"content\" is missing"),
+        "{error}"
+    );
+    assert!(error.to_string().contains("contnet"), "{error}");
+}
+
+#[test]
+fn assistant_tool_call_without_content() {
+    let json =
+        r#"[{"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": {}}}]}]"#;
+    let messages = ChatMessage::parse_list(json, "messages")
+        .expect("content may be omitted beside tool_calls");
+    assert_eq!(messages[0].content, "");
+}
+
+#[test]
+fn tool_call_without_arguments() {
+    let json =
+        r#"[{"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "f"}}]}]"#;
+    let error = ChatMessage::parse_list(json, "messages").expect_err("no arguments");
+    assert!(error.to_string().contains("tool_calls[0]"), "{error}");
 }
 
 #[test]

@@ -144,11 +144,11 @@ fn skip_special_drops_im_start_keeps_think() {
 fn eos_token_id_is_im_end() {
     let tokenizer = load();
     let expected = tokenizer_fixture("expected.json");
-    assert_eq!(
-        tokenizer.eos_token_id().map(u64::from),
-        expected["eos_token_id"].as_u64()
-    );
-    assert_eq!(tokenizer.eos_token_id(), Some(151645));
+    let eos = tokenizer
+        .eos_token_id()
+        .expect("eos_token is in the vocabulary");
+    assert_eq!(eos.map(u64::from), expected["eos_token_id"].as_u64());
+    assert_eq!(eos, Some(151645));
 }
 
 #[test]

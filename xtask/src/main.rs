@@ -42,7 +42,26 @@ enum Command {
     /// Regenerate tests/fixtures/models: tiny random Qwen3 checkpoints and the
     /// logits, hidden states and greedy tokens transformers computes on them
     /// (creates a Python virtual environment with torch).
-    ModelFixtures,
+    ModelFixtures {
+        /// Compare with the committed files instead of overwriting them; fails on any difference.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Write a checkpoint with the real shapes of a released Qwen3 size and
+    /// random bf16 weights (0.6b: about 1.2 GB, 4b: about 8 GB), with the
+    /// published config files and the real tokenizer, for end-to-end runs
+    /// and benchmarks.
+    RealShapeCheckpoint {
+        /// Model size to imitate.
+        #[arg(long, value_parser = ["0.6b", "4b"])]
+        preset: String,
+        /// Output folder [default: models/qwen3-<preset>-random].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Folder with the real tokenizer files.
+        #[arg(long, default_value_os_t = default_tokenizer_dir())]
+        tokenizer_dir: PathBuf,
+    },
 }
 
 /// Root of the workspace (the parent of this crate's folder).
@@ -68,6 +87,18 @@ fn main() -> Result<()> {
             check,
             tokenizer_dir,
         } => reference::tokenizer_reference(&tokenizer_dir, check),
-        Command::ModelFixtures => reference::model_fixtures(),
+        Command::ModelFixtures { check } => reference::model_fixtures(check),
+        Command::RealShapeCheckpoint {
+            preset,
+            out,
+            tokenizer_dir,
+        } => {
+            let out = out.unwrap_or_else(|| {
+                workspace_root()
+                    .join("models")
+                    .join(format!("qwen3-{preset}-random"))
+            });
+            reference::real_shape_checkpoint(&preset, &out, &tokenizer_dir)
+        }
     }
 }

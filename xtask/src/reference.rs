@@ -35,7 +35,8 @@ pub fn tokenizer_reference(tokenizer_dir: &Path, check: bool) -> Result<()> {
         .arg("--out")
         .arg(output.path())
         .env("HF_HUB_OFFLINE", "1")
-        .env("TRANSFORMERS_VERBOSITY", "error"))?;
+        .env("TRANSFORMERS_VERBOSITY", "error")
+        .env("TQDM_DISABLE", "1"))?;
 
     if check {
         let fresh = std::fs::read_to_string(output.path())?;
@@ -58,19 +59,95 @@ pub fn tokenizer_reference(tokenizer_dir: &Path, check: bool) -> Result<()> {
 }
 
 /// Runs `xtask/python/model_reference.py`, which writes tiny random Qwen3
-/// checkpoints and their `transformers` outputs to `tests/fixtures/models`.
-pub fn model_fixtures() -> Result<()> {
+/// checkpoints and their `transformers` outputs to `tests/fixtures/models`;
+/// with `check`, writes them to a temporary folder and fails unless every
+/// file equals the committed one byte for byte.
+pub fn model_fixtures(check: bool) -> Result<()> {
     let root = workspace_root();
     let scripts = root.join("xtask").join("python");
-    let out_dir = root.join("tests").join("fixtures").join("models");
+    let fixtures = root.join("tests").join("fixtures").join("models");
     let python = ensure_venv("model", &scripts.join("requirements-model.txt"))?;
 
+    let scratch = tempfile::tempdir().context("failed to create a temporary folder")?;
+    let out_dir = if check {
+        scratch.path().to_path_buf()
+    } else {
+        fixtures.clone()
+    };
     run(Command::new(&python)
         .arg(scripts.join("model_reference.py"))
         .arg("--out-dir")
         .arg(&out_dir)
         .env("HF_HUB_OFFLINE", "1")
-        .env("TRANSFORMERS_VERBOSITY", "error"))?;
-    eprintln!("wrote {}", out_dir.display());
+        .env("TRANSFORMERS_VERBOSITY", "error")
+        .env("TQDM_DISABLE", "1"))?;
+
+    if check {
+        let differences = compare_trees(&out_dir, &fixtures)?;
+        if !differences.is_empty() {
+            bail!(
+                "tests/fixtures/models differs from what transformers produces now ({}); run `cargo xtask model-fixtures` and review the diff",
+                differences.join(", ")
+            );
+        }
+        eprintln!("{} matches transformers", fixtures.display());
+    } else {
+        eprintln!("wrote {}", fixtures.display());
+    }
     Ok(())
+}
+
+/// Relative paths of files that differ between two folders or exist in only one.
+fn compare_trees(fresh: &Path, committed: &Path) -> Result<Vec<String>> {
+    let mut names = std::collections::BTreeSet::new();
+    for root in [fresh, committed] {
+        for folder in
+            std::fs::read_dir(root).with_context(|| format!("failed to list {}", root.display()))?
+        {
+            let folder = folder?.path();
+            let relative = folder.strip_prefix(root)?.to_path_buf();
+            if folder.is_dir() {
+                for file in std::fs::read_dir(&folder)? {
+                    names.insert(relative.join(file?.file_name()));
+                }
+            } else {
+                names.insert(relative);
+            }
+        }
+    }
+    let mut differences = Vec::new();
+    for name in names {
+        let a = std::fs::read(fresh.join(&name)).ok();
+        let b = std::fs::read(committed.join(&name)).ok();
+        if a.is_none() || a != b {
+            differences.push(name.display().to_string());
+        }
+    }
+    Ok(differences)
+}
+
+/// Runs `xtask/python/real_shape_checkpoint.py`: a checkpoint with the shapes
+/// and config files of a released Qwen3 size, random bf16 weights and the real
+/// tokenizer files, written to `out`.
+pub fn real_shape_checkpoint(preset: &str, out: &Path, tokenizer_dir: &Path) -> Result<()> {
+    let root = workspace_root();
+    let scripts = root.join("xtask").join("python");
+    if !tokenizer_dir.join("tokenizer.json").is_file() {
+        bail!(
+            "no tokenizer.json in {}; run `cargo xtask fetch-tokenizer` first",
+            tokenizer_dir.display()
+        );
+    }
+    let python = ensure_venv("model", &scripts.join("requirements-model.txt"))?;
+    run(Command::new(&python)
+        .arg(scripts.join("real_shape_checkpoint.py"))
+        .arg("--preset")
+        .arg(preset)
+        .arg("--out")
+        .arg(out)
+        .arg("--tokenizer-dir")
+        .arg(tokenizer_dir)
+        .env("HF_HUB_OFFLINE", "1")
+        .env("TRANSFORMERS_VERBOSITY", "error")
+        .env("TQDM_DISABLE", "1"))
 }

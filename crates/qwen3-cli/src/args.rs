@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::device::{DTypeName, DeviceName};
+
 /// Run Qwen3 language models locally.
 #[derive(Debug, Parser)]
 #[command(name = "qwen3", version, about, long_about = None)]
@@ -18,6 +20,8 @@ pub enum Command {
     Tokenize(TokenizeArgs),
     /// Print the prompt that the model's chat template renders for a conversation.
     Template(TemplateArgs),
+    /// Score a sequence of token ids: mean negative log-likelihood and perplexity.
+    Score(ScoreArgs),
 }
 
 /// Output format of commands that print data.
@@ -44,7 +48,7 @@ pub struct TokenizeArgs {
 
     /// Text to tokenize. Special tokens written in it, such as <|im_start|> or
     /// <think>, become their single ids, as in transformers.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub text: String,
 
     /// `text`: one line per token, the id and the vocabulary string separated
@@ -80,4 +84,42 @@ pub struct TemplateArgs {
     /// Do not append the opening of the assistant turn (add_generation_prompt=false).
     #[arg(long)]
     pub no_generation_prompt: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RuntimeArgs {
+    /// Backend that runs the model. Backends not compiled into this binary
+    /// give an error naming the cargo feature to enable. [default: ndarray,
+    /// or flex when built without ndarray]
+    #[arg(long, value_enum)]
+    pub device: Option<DeviceName>,
+
+    /// Precision of weights and activations on the device. The checkpoint is
+    /// cast to it while loading; ndarray runs f32 only.
+    #[arg(long, value_enum, default_value_t = DTypeName::F32)]
+    pub dtype: DTypeName,
+}
+
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+
+    /// Token ids to score, comma-separated (for example 151644,872,198). Each
+    /// position after the first is predicted from the ones before it; no
+    /// chat template is applied and no tokenizer is needed.
+    #[arg(long, value_name = "IDS", value_delimiter = ',', num_args = 1.., required = true)]
+    pub input_ids: Vec<u32>,
+
+    /// Also write the logits of every position to this safetensors file: one
+    /// f32 tensor named `logits`, shape [sequence, vocab_size].
+    #[arg(long, value_name = "FILE.safetensors")]
+    pub logits_out: Option<PathBuf>,
+
+    /// `text`: one `key: value` line per figure. `json`: {"tokens", "mean_nll", "perplexity"}.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
 }

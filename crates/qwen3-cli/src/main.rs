@@ -2,6 +2,7 @@
 
 mod args;
 mod commands;
+mod device;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -19,6 +20,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Tokenize(args) => commands::tokenize::run(args, &mut out),
         Command::Template(args) => commands::template::run(args, &mut out),
+        Command::Score(args) => commands::score::run(args, &mut out),
     }
     .and_then(|()| out.flush().map_err(anyhow::Error::from));
 

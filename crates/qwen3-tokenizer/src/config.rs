@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::TokenizerError;
@@ -31,47 +30,6 @@ pub struct TokenizerConfig {
     pub chat_template_source: String,
 }
 
-/// A special token in `tokenizer_config.json`: a plain string or an
-/// `AddedToken` object with a `content` field.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum TokenEntry {
-    Text(String),
-    Object { content: String },
-}
-
-/// `chat_template` in `tokenizer_config.json`: one template, or a list of named ones.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum TemplateEntry {
-    Single(String),
-    Named(Vec<NamedTemplate>),
-}
-
-#[derive(Deserialize)]
-struct NamedTemplate {
-    name: String,
-    template: String,
-}
-
-#[derive(Deserialize)]
-struct RawConfig {
-    bos_token: Option<TokenEntry>,
-    eos_token: Option<TokenEntry>,
-    pad_token: Option<TokenEntry>,
-    unk_token: Option<TokenEntry>,
-    chat_template: Option<TemplateEntry>,
-}
-
-impl TokenEntry {
-    fn into_text(self) -> String {
-        match self {
-            TokenEntry::Text(text) => text,
-            TokenEntry::Object { content } => content,
-        }
-    }
-}
-
 impl TokenizerConfig {
     /// Reads `tokenizer_config.json` from `dir`, and `chat_template.jinja` when it exists.
     pub fn from_dir(dir: &Path) -> Result<Self, TokenizerError> {
@@ -95,52 +53,72 @@ impl TokenizerConfig {
         };
 
         let value: Value = serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
-        if !value.is_object() {
+        let Some(object) = value.as_object() else {
             return Err(invalid("expected a JSON object at the top level".into()));
-        }
-        let raw: RawConfig = serde_json::from_value(value).map_err(|e| {
-            invalid(format!(
-                "{e} (special tokens must be strings or objects with \"content\"; \
-                 chat_template must be a string or a list of {{\"name\", \"template\"}})"
-            ))
-        })?;
+        };
 
-        let chat_template = match raw.chat_template {
-            None => None,
-            Some(TemplateEntry::Single(template)) => Some(template),
-            Some(TemplateEntry::Named(templates)) => {
-                Some(select_default_template(templates, path)?)
+        let token = |key: &str| special_token(object.get(key), key).map_err(&invalid);
+        let chat_template = match object.get("chat_template") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(template)) => Some(template.clone()),
+            Some(Value::Array(entries)) => {
+                Some(select_default_template(entries).map_err(&invalid)?)
+            }
+            Some(other) => {
+                return Err(invalid(format!(
+                    "\"chat_template\" must be a string or a list of {{\"name\", \"template\"}} objects, found {other}"
+                )));
             }
         };
 
         Ok(TokenizerConfig {
-            bos_token: raw.bos_token.map(TokenEntry::into_text),
-            eos_token: raw.eos_token.map(TokenEntry::into_text),
-            pad_token: raw.pad_token.map(TokenEntry::into_text),
-            unk_token: raw.unk_token.map(TokenEntry::into_text),
+            bos_token: token("bos_token")?,
+            eos_token: token("eos_token")?,
+            pad_token: token("pad_token")?,
+            unk_token: token("unk_token")?,
             chat_template,
             chat_template_source: path.display().to_string(),
         })
     }
 }
 
+/// Reads a special token: a string, or an `AddedToken` object with a `content` string.
+fn special_token(value: Option<&Value>, key: &str) -> Result<Option<String>, String> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text.clone())),
+        Some(Value::Object(token)) => match token.get("content") {
+            Some(Value::String(text)) => Ok(Some(text.clone())),
+            _ => Err(format!(
+                "\"{key}\" is an object without a \"content\" string"
+            )),
+        },
+        Some(other) => Err(format!(
+            "\"{key}\" must be a string or an object with \"content\", found {other}"
+        )),
+    }
+}
+
 /// Picks the template named `default` from a list, as `transformers` does when
 /// no template name is requested.
-fn select_default_template(
-    templates: Vec<NamedTemplate>,
-    path: &Path,
-) -> Result<String, TokenizerError> {
-    let names: Vec<String> = templates.iter().map(|t| t.name.clone()).collect();
-    templates
-        .into_iter()
-        .find(|t| t.name == "default")
-        .map(|t| t.template)
-        .ok_or_else(|| TokenizerError::InvalidJson {
-            path: path.to_path_buf(),
-            message: format!(
-                "chat_template lists the templates {names:?} but none is named \"default\""
-            ),
-        })
+fn select_default_template(entries: &[Value]) -> Result<String, String> {
+    let mut names = Vec::new();
+    for entry in entries {
+        let name = entry.get("name").and_then(Value::as_str);
+        let template = entry.get("template").and_then(Value::as_str);
+        match (name, template) {
+            (Some("default"), Some(template)) => return Ok(template.to_string()),
+            (Some(name), Some(_)) => names.push(name.to_string()),
+            _ => {
+                return Err(format!(
+                    "\"chat_template\" entries must be {{\"name\": string, \"template\": string}} objects, found {entry}"
+                ));
+            }
+        }
+    }
+    Err(format!(
+        "chat_template lists the templates {names:?} but none is named \"default\""
+    ))
 }
 
 pub(crate) fn read_to_string(path: &Path) -> Result<String, TokenizerError> {

@@ -16,7 +16,7 @@ pub enum TokenizerError {
     },
 
     /// A file exists but could not be read.
-    #[error("failed to read {path}: {source}")]
+    #[error("failed to read {path}")]
     Io {
         /// The file that failed.
         path: PathBuf,
@@ -85,6 +85,10 @@ pub enum TokenizerError {
         /// What is wrong, with the index of the offending entry.
         message: String,
     },
+
+    /// `apply_chat_template` was given no messages.
+    #[error("no messages to render: a conversation needs at least one message")]
+    EmptyConversation,
 
     /// Encoding or decoding failed inside the `tokenizers` crate.
     #[error("{operation} failed: {message}")]

@@ -105,6 +105,15 @@ impl ChatMessage {
             }
             None => return Err("\"role\" is missing".into()),
         };
+        let has_tool_calls =
+            matches!(object.get("tool_calls"), Some(Value::Array(calls)) if !calls.is_empty());
+        if !object.contains_key("content") && !has_tool_calls {
+            // Without this check a misspelt key renders an empty turn silently.
+            return Err(format!(
+                "\"content\" is missing (only an assistant message with tool_calls may omit it); keys found: {:?}",
+                object.keys().collect::<Vec<_>>()
+            ));
+        }
         let content = content_text(object.get("content"))?;
 
         let mut reasoning_content = None;
@@ -229,15 +238,21 @@ fn content_text(content: Option<&Value>) -> Result<String, String> {
     }
 }
 
-/// Checks that a tool call names its function, either directly or under `function`.
+/// Checks that a tool call names its function and gives its arguments,
+/// either directly or under `function`.
 fn check_tool_call(call: &Value) -> Result<(), String> {
     let function = call.get("function").unwrap_or(call);
-    match function.get("name") {
-        Some(Value::String(_)) => Ok(()),
-        _ => Err(format!(
-            "expected {{\"type\": \"function\", \"function\": {{\"name\": ..., \"arguments\": ...}}}}, found {call}"
-        )),
+    let named = matches!(function.get("name"), Some(Value::String(_)));
+    let has_arguments = matches!(
+        function.get("arguments"),
+        Some(Value::String(_) | Value::Object(_))
+    );
+    if named && has_arguments {
+        return Ok(());
     }
+    Err(format!(
+        "expected {{\"type\": \"function\", \"function\": {{\"name\": string, \"arguments\": object or JSON string}}}}, found {call}"
+    ))
 }
 
 fn json_kind(value: &Value) -> &'static str {

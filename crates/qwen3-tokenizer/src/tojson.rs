@@ -154,6 +154,10 @@ fn write_newline_indent(options: &DumpOptions, level: usize, out: &mut String) {
     }
 }
 
+/// NOTE: serde_json reads integers outside the i64/u64 range, and `-0`, as
+/// floats, so such values in tool schemas print as `1e+20` or `-0.0` where
+/// Python prints the exact integer.
+///
 /// Writes a number as Python's `json.dumps` does: integers as they are, floats
 /// with `float.__repr__` (shortest round-trip digits, exponent form below 1e-4
 /// and from 1e16 on, a `.0` on integral values).

@@ -28,18 +28,31 @@ pub struct Encoded {
 pub struct Qwen3Tokenizer {
     tokenizer: Tokenizer,
     config: TokenizerConfig,
-    template: Option<ChatTemplate>,
-    eos_token_id: Option<u32>,
+    /// The compiled template, or why there is none. Encoding and decoding work
+    /// without a template, so its errors surface only when it is applied.
+    template: Result<ChatTemplate, TemplateUnavailable>,
     dir: PathBuf,
+}
+
+/// Why a tokenizer has no usable chat template.
+#[derive(Debug, Clone)]
+enum TemplateUnavailable {
+    Missing,
+    Invalid {
+        source_name: String,
+        line: Option<usize>,
+        message: String,
+    },
 }
 
 impl Qwen3Tokenizer {
     /// Loads `tokenizer.json` and `tokenizer_config.json` (and
     /// `chat_template.jinja` when present) from a checkpoint folder.
     ///
-    /// The chat template is compiled here, so a template that does not parse
-    /// fails the load. A configuration without any template loads; rendering
-    /// then fails with [`TokenizerError::MissingTemplate`].
+    /// The chat template is compiled here, but a template that is missing or
+    /// does not parse fails only [`apply_chat_template`](Self::apply_chat_template)
+    /// and [`check_chat_template`](Self::check_chat_template), as in
+    /// `transformers`: encoding and decoding do not need it.
     pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self, TokenizerError> {
         let dir = dir.as_ref();
         let tokenizer_path = dir.join(TOKENIZER_FILE);
@@ -52,33 +65,43 @@ impl Qwen3Tokenizer {
 
         let config = TokenizerConfig::from_dir(dir)?;
         let template = match config.chat_template {
-            Some(_) => Some(ChatTemplate::from_config(&config)?),
-            None => None,
+            None => Err(TemplateUnavailable::Missing),
+            Some(_) => ChatTemplate::from_config(&config).map_err(|error| match error {
+                TokenizerError::Template {
+                    source_name,
+                    line,
+                    message,
+                } => TemplateUnavailable::Invalid {
+                    source_name,
+                    line,
+                    message,
+                },
+                other => TemplateUnavailable::Invalid {
+                    source_name: config.chat_template_source.clone(),
+                    line: None,
+                    message: other.to_string(),
+                },
+            }),
         };
-
-        let eos_token_id =
-            match &config.eos_token {
-                None => None,
-                Some(token) => Some(tokenizer.token_to_id(token).ok_or_else(|| {
-                    TokenizerError::UnknownToken {
-                        field: "eos_token".into(),
-                        token: token.clone(),
-                        path: dir.join(crate::config::TOKENIZER_CONFIG_FILE),
-                    }
-                })?),
-            };
+        if let Err(TemplateUnavailable::Invalid {
+            source_name,
+            line,
+            message,
+        }) = &template
+        {
+            tracing::warn!(source = %source_name, ?line, %message, "chat template does not compile");
+        }
 
         tracing::debug!(
             dir = %dir.display(),
             vocab_size = tokenizer.get_vocab_size(true),
-            has_chat_template = template.is_some(),
+            has_chat_template = template.is_ok(),
             "tokenizer loaded"
         );
         Ok(Qwen3Tokenizer {
             tokenizer,
             config,
             template,
-            eos_token_id,
             dir: dir.to_path_buf(),
         })
     }
@@ -126,17 +149,51 @@ impl Qwen3Tokenizer {
         tools: Option<&[Value]>,
         options: &TemplateOptions,
     ) -> Result<String, TokenizerError> {
-        let Some(template) = &self.template else {
-            return Err(TokenizerError::MissingTemplate {
-                path: self.config.chat_template_source.clone().into(),
-            });
-        };
-        template.render(messages, tools, options)
+        if messages.is_empty() {
+            return Err(TokenizerError::EmptyConversation);
+        }
+        self.chat_template()?.render(messages, tools, options)
     }
 
-    /// Returns the id of `eos_token` from `tokenizer_config.json` (151645, `<|im_end|>`, for Qwen3).
-    pub fn eos_token_id(&self) -> Option<u32> {
-        self.eos_token_id
+    /// Fails as [`apply_chat_template`](Self::apply_chat_template) would when
+    /// the template is missing or does not parse.
+    pub fn check_chat_template(&self) -> Result<(), TokenizerError> {
+        self.chat_template().map(|_| ())
+    }
+
+    fn chat_template(&self) -> Result<&ChatTemplate, TokenizerError> {
+        match &self.template {
+            Ok(template) => Ok(template),
+            Err(TemplateUnavailable::Missing) => Err(TokenizerError::MissingTemplate {
+                path: self.config.chat_template_source.clone().into(),
+            }),
+            Err(TemplateUnavailable::Invalid {
+                source_name,
+                line,
+                message,
+            }) => Err(TokenizerError::Template {
+                source_name: source_name.clone(),
+                line: *line,
+                message: message.clone(),
+            }),
+        }
+    }
+
+    /// Returns the id of `eos_token` from `tokenizer_config.json` (151645,
+    /// `<|im_end|>`, for Qwen3), `None` when the config names none, and an
+    /// error when the token is not in the vocabulary.
+    pub fn eos_token_id(&self) -> Result<Option<u32>, TokenizerError> {
+        let Some(token) = &self.config.eos_token else {
+            return Ok(None);
+        };
+        match self.tokenizer.token_to_id(token) {
+            Some(id) => Ok(Some(id)),
+            None => Err(TokenizerError::UnknownToken {
+                field: "eos_token".into(),
+                token: token.clone(),
+                path: self.dir.join(crate::config::TOKENIZER_CONFIG_FILE),
+            }),
+        }
     }
 
     /// Returns the id of a token string, including added tokens such as `</think>`.

@@ -17,7 +17,7 @@ pub enum WeightsError {
     },
 
     /// A file exists but could not be read or mapped.
-    #[error("failed to read {path}: {source}")]
+    #[error("failed to read {path}")]
     Io {
         /// The file.
         path: PathBuf,

@@ -1,4 +1,5 @@
 //! One module per subcommand.
 
+pub mod score;
 pub mod template;
 pub mod tokenize;

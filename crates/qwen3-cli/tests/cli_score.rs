@@ -1,0 +1,231 @@
+//! `qwen3 score` end to end on tiny checkpoints without tokenizer files,
+//! against log-likelihoods computed from the logits `transformers` produced.
+
+use std::process::{Command, Output};
+
+use qwen3_tests::{max_abs_diff, model_fixture_dir, model_reference};
+use serde_json::Value;
+
+fn qwen3(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_qwen3"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("failed to start qwen3")
+}
+
+fn stdout_of(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "qwen3 failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
+}
+
+fn ids_arg(ids: &[u32]) -> String {
+    ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// Mean NLL from reference logits, in f64.
+fn reference_mean_nll(logits: &[f32], vocab: usize, ids: &[u32]) -> f64 {
+    let mut total = 0.0;
+    for position in 1..ids.len() {
+        let row = &logits[(position - 1) * vocab..position * vocab];
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+        let sum: f64 = row.iter().map(|&x| (x as f64 - max).exp()).sum();
+        total += max + sum.ln() - row[ids[position] as usize] as f64;
+    }
+    total / (ids.len() - 1) as f64
+}
+
+#[test]
+fn score_json_matches_transformers_logits() {
+    for name in ["tied-gqa-f32", "untied-mha-f32", "sharded-untied-f32"] {
+        let reference = model_reference(name);
+        let model = model_fixture_dir(name).display().to_string();
+        let ids = ids_arg(&reference.input_ids);
+        let stdout = stdout_of(&qwen3(&[
+            "score",
+            "--model",
+            &model,
+            "--input-ids",
+            &ids,
+            "--format",
+            "json",
+        ]));
+        let json: Value = serde_json::from_str(&stdout).expect("one JSON object");
+
+        let expected = reference_mean_nll(
+            &reference.logits,
+            reference.vocab_size,
+            &reference.input_ids,
+        );
+        let mean_nll = json["mean_nll"].as_f64().expect("mean_nll");
+        assert_eq!(
+            json["tokens"],
+            Value::from(reference.input_ids.len() - 1),
+            "{name}"
+        );
+        assert!(
+            (mean_nll - expected).abs() < 1e-5,
+            "{name}: mean_nll {mean_nll}, transformers {expected}"
+        );
+        let perplexity = json["perplexity"].as_f64().expect("perplexity");
+        assert!(
+            (perplexity - expected.exp()).abs() < 1e-3 * expected.exp(),
+            "{name}: perplexity {perplexity}"
+        );
+    }
+}
+
+#[test]
+fn score_text_output() {
+    let reference = model_reference("tied-gqa-f32");
+    let model = model_fixture_dir("tied-gqa-f32").display().to_string();
+    let stdout = stdout_of(&qwen3(&[
+        "score",
+        "--model",
+        &model,
+        "--input-ids",
+        &ids_arg(&reference.input_ids),
+    ]));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert_eq!(
+        lines[0],
+        format!("tokens: {}", reference.input_ids.len() - 1)
+    );
+    assert!(lines[1].starts_with("mean_nll: "), "{stdout}");
+    assert!(lines[2].starts_with("perplexity: "), "{stdout}");
+}
+
+#[test]
+fn logits_out_matches_transformers() {
+    let reference = model_reference("head-dim-32-f32");
+    let model = model_fixture_dir("head-dim-32-f32").display().to_string();
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let path = dir.path().join("logits.safetensors");
+    let ids = ids_arg(&reference.input_ids);
+    stdout_of(&qwen3(&[
+        "score",
+        "--model",
+        &model,
+        "--input-ids",
+        &ids,
+        "--logits-out",
+        &path.display().to_string(),
+    ]));
+
+    let bytes = std::fs::read(&path).expect("logits file");
+    let file = safetensors::SafeTensors::deserialize(&bytes).expect("valid safetensors");
+    assert_eq!(file.names(), vec!["logits"]);
+    let tensor = file.tensor("logits").expect("logits tensor");
+    assert_eq!(tensor.dtype(), safetensors::Dtype::F32);
+    assert_eq!(
+        tensor.shape(),
+        [reference.input_ids.len(), reference.vocab_size]
+    );
+    let values: Vec<f32> = tensor
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let diff = max_abs_diff(&values, &reference.logits);
+    assert!(diff <= 1e-4, "max logit difference {diff:e}");
+}
+
+fn assert_clean_failure(output: &Output, expected_fragment: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "qwen3 should fail");
+    assert!(!stderr.contains("panicked"), "qwen3 panicked: {stderr}");
+    assert!(
+        stderr.contains(expected_fragment),
+        "stderr lacks {expected_fragment:?}: {stderr}"
+    );
+}
+
+#[test]
+fn score_rejects_out_of_range_id() {
+    let model = model_fixture_dir("tied-gqa-f32").display().to_string();
+    let output = qwen3(&["score", "--model", &model, "--input-ids", "1,2,384"]);
+    assert_clean_failure(&output, "token id 384 at index 2 is out of range");
+}
+
+#[test]
+fn score_rejects_single_id() {
+    let model = model_fixture_dir("tied-gqa-f32").display().to_string();
+    let output = qwen3(&["score", "--model", &model, "--input-ids", "1"]);
+    assert_clean_failure(&output, "needs at least 2");
+}
+
+#[test]
+fn score_rejects_non_numeric_id() {
+    let model = model_fixture_dir("tied-gqa-f32").display().to_string();
+    let output = qwen3(&["score", "--model", &model, "--input-ids", "1,two"]);
+    assert_clean_failure(&output, "invalid value 'two'");
+}
+
+#[test]
+fn score_rejects_folder_without_config() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let output = qwen3(&[
+        "score",
+        "--model",
+        &dir.path().display().to_string(),
+        "--input-ids",
+        "1,2",
+    ]);
+    assert_clean_failure(&output, "config.json not found");
+}
+
+#[test]
+fn failed_logits_out_leaves_no_file() {
+    let model = model_fixture_dir("tied-gqa-f32").display().to_string();
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let path = dir.path().join("missing-folder").join("logits.safetensors");
+    let output = qwen3(&[
+        "score",
+        "--model",
+        &model,
+        "--input-ids",
+        "1,2",
+        "--logits-out",
+        &path.display().to_string(),
+    ]);
+    assert_clean_failure(&output, "missing-folder");
+    assert!(!path.exists());
+}
+
+#[cfg(not(feature = "flex"))]
+#[test]
+fn device_not_compiled_in_names_feature() {
+    let model = model_fixture_dir("tied-gqa-f32").display().to_string();
+    let output = qwen3(&[
+        "score",
+        "--model",
+        &model,
+        "--input-ids",
+        "1,2",
+        "--device",
+        "flex",
+    ]);
+    assert_clean_failure(&output, "--features flex");
+}
+
+#[test]
+fn dtype_unsupported_on_ndarray() {
+    let model = model_fixture_dir("tied-gqa-f32").display().to_string();
+    let output = qwen3(&[
+        "score",
+        "--model",
+        &model,
+        "--input-ids",
+        "1,2",
+        "--device",
+        "ndarray",
+        "--dtype",
+        "bf16",
+    ]);
+    assert_clean_failure(&output, "--dtype bf16 is not supported on --device ndarray");
+}
