@@ -3,7 +3,8 @@
 Each fixture is a checkpoint folder in the Hugging Face layout plus
 `reference.safetensors` with what `Qwen3ForCausalLM` computes in float32 on
 that checkpoint: the input ids, the logits of every position, the hidden state
-after every decoder layer, and 20 greedy tokens generated with the cache.
+after every decoder layer, 20 greedy tokens generated with the cache, and 20
+greedy tokens under a repetition penalty of 1.3.
 Run it through `cargo xtask model-fixtures`, which creates the virtual
 environment with the pinned versions.
 """
@@ -20,6 +21,7 @@ from transformers import Qwen3Config, Qwen3ForCausalLM
 
 INPUT_IDS = [3, 17, 250, 101, 42, 7, 199, 64, 311, 5, 128, 90, 222, 11, 300, 56]
 GREEDY_TOKENS = 20
+REPETITION_PENALTY = 1.3
 MIN_MARGIN = 1e-3
 
 BASE = dict(
@@ -62,6 +64,12 @@ FIXTURES = {
         "hub",
         "60KB",
     ),
+    "untied-mha-f16": (
+        dict(num_key_value_heads=4, tie_word_embeddings=False),
+        torch.float16,
+        "transformers5",
+        None,
+    ),
 }
 
 
@@ -86,7 +94,7 @@ def hub_layout(config_path: pathlib.Path, dtype: torch.dtype) -> None:
     rope = config.pop("rope_parameters", {}) or {}
     config.pop("dtype", None)
     config.pop("layer_types", None)
-    config["torch_dtype"] = {torch.float32: "float32", torch.bfloat16: "bfloat16"}[dtype]
+    config["torch_dtype"] = {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}[dtype]
     config["rope_theta"] = rope.get("rope_theta", 1000000.0)
     config["rope_scaling"] = None
     config["use_sliding_window"] = False
@@ -142,7 +150,25 @@ def make_fixture(out_dir: pathlib.Path, name: str, seed: int) -> dict:
             )
         greedy = out.sequences[0, len(INPUT_IDS):]
         step_margins = torch.stack([top2_margins(score[0]) for score in out.scores])
-        if step_margins.min() < MIN_MARGIN or top2_margins(logits).min() < MIN_MARGIN:
+
+        # Greedy after the repetition penalty, which transformers applies over
+        # the prompt and the generated ids; `scores` are the penalized logits.
+        with torch.no_grad():
+            penalized = reference.generate(
+                ids,
+                attention_mask=torch.ones_like(ids),
+                do_sample=False,
+                repetition_penalty=REPETITION_PENALTY,
+                max_new_tokens=GREEDY_TOKENS,
+                min_new_tokens=GREEDY_TOKENS,
+                output_scores=True,
+                return_dict_in_generate=True,
+            )
+        penalized_greedy = penalized.sequences[0, len(INPUT_IDS):]
+        penalized_margins = torch.stack([top2_margins(score[0]) for score in penalized.scores])
+
+        smallest = min(step_margins.min(), penalized_margins.min(), top2_margins(logits).min())
+        if smallest < MIN_MARGIN:
             continue
 
         save_file(
@@ -151,6 +177,7 @@ def make_fixture(out_dir: pathlib.Path, name: str, seed: int) -> dict:
                 "logits": logits.contiguous(),
                 "hidden_states": torch.stack([h[0] for h in hidden]).contiguous(),
                 "greedy_ids": greedy.to(torch.int64).contiguous(),
+                "greedy_ids_repetition_penalty": penalized_greedy.to(torch.int64).contiguous(),
             },
             str(folder / "reference.safetensors"),
         )
@@ -162,6 +189,8 @@ def make_fixture(out_dir: pathlib.Path, name: str, seed: int) -> dict:
             "tie_word_embeddings": config.tie_word_embeddings,
             "seed": seed + attempt,
             "min_greedy_margin": float(step_margins.min()),
+            "min_penalized_greedy_margin": float(penalized_margins.min()),
+            "repetition_penalty": REPETITION_PENALTY,
             "min_logit_margin": float(top2_margins(logits).min()),
         }
     raise RuntimeError(f"no seed gave top-1/top-2 margins above {MIN_MARGIN} for {name}")

@@ -91,7 +91,7 @@ pub fn fetch_tokenizer(dest: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Whether `dir` contains every tokenizer file with its expected digest.
+/// Returns whether `dir` contains every tokenizer file with its expected digest.
 fn files_match(dir: &Path) -> Result<bool> {
     for (name, expected) in TOKENIZER_FILES {
         let path = dir.join(name);

@@ -25,7 +25,7 @@ pub enum DTypeName {
 }
 
 impl DTypeName {
-    /// The burn dtype.
+    /// Returns the burn dtype.
     pub fn dtype(self) -> DType {
         match self {
             DTypeName::F32 => DType::F32,
@@ -35,7 +35,7 @@ impl DTypeName {
     }
 }
 
-/// The device for `--device`, or an error naming the cargo feature to enable.
+/// Returns the device for `--device`, or an error naming the cargo feature to enable.
 pub fn select_device(name: DeviceName) -> Result<Device> {
     match name {
         DeviceName::Ndarray => ndarray_device(),
@@ -43,7 +43,7 @@ pub fn select_device(name: DeviceName) -> Result<Device> {
     }
 }
 
-/// The device used when `--device` is absent: the first backend compiled in.
+/// Returns the device used when `--device` is absent: the first backend compiled in.
 pub fn default_device_name() -> DeviceName {
     if cfg!(feature = "ndarray") {
         DeviceName::Ndarray

@@ -97,8 +97,9 @@ impl Attention {
     }
 }
 
-/// `true` where a query may not see a key: row `g * seq + i` is the query at
-/// position `offset + i`, which sees keys `0..=offset + i`. Shape `[groups * seq, total]`.
+/// Builds the mask that is `true` where a query may not attend to a key. Row
+/// `g * seq + i` is the query at position `offset + i`, which attends to keys
+/// `0..=offset + i`. Shape `[groups * seq, total]`.
 fn causal_mask(
     groups: usize,
     seq: usize,

@@ -56,17 +56,17 @@ impl KvCache {
         })
     }
 
-    /// Number of tokens stored.
+    /// Returns the number of tokens stored.
     pub fn len(&self) -> usize {
         self.len
     }
 
-    /// Whether no token is stored.
+    /// Returns whether no token is stored.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
-    /// Number of tokens the cache can hold.
+    /// Returns the number of tokens the cache has room for.
     pub fn capacity(&self) -> usize {
         self.capacity
     }

@@ -27,7 +27,7 @@ pub struct Qwen3Config {
     pub rms_norm_eps: f64,
     /// Base of the rotary position embedding frequencies.
     pub rope_theta: f64,
-    /// Longest context the model was trained for.
+    /// Maximum context length the model was trained for, in tokens.
     pub max_position_embeddings: usize,
     /// Whether the LM head reuses the embedding matrix (no `lm_head.weight` in the checkpoint).
     pub tie_word_embeddings: bool,

@@ -62,6 +62,9 @@ pub enum ModelError {
     /// The forward pass was given no tokens.
     #[error("no input tokens: pass at least one token id")]
     EmptyInput,
+    /// Logits could not be copied from the device to the host.
+    #[error("failed to read logits from the device: {0}")]
+    DeviceRead(String),
     /// A cache built for another model shape was passed.
     #[error("the KV cache was built for {cache_layers} layers, the model has {model_layers}")]
     CacheMismatch {

@@ -3,8 +3,8 @@
 //! Modules mirror `Qwen3ForCausalLM` in `transformers`, field for field and
 //! name for name (`model.layers.3.self_attn.q_norm`), and name no burn
 //! backend: the device passed at construction decides where and in which
-//! dtype the model runs. This crate knows token ids and tensors; reading
-//! checkpoint files is `qwen3-weights`' job, and text is `qwen3-tokenizer`'s.
+//! dtype the model runs. This crate works on token ids and tensors. Reading
+//! checkpoint files is the job of `qwen3-weights`, and text that of `qwen3-tokenizer`.
 //!
 //! ```no_run
 //! # fn run(model: &qwen3_model::Qwen3ForCausalLM) -> Result<(), qwen3_model::ModelError> {
@@ -19,20 +19,24 @@ mod attention;
 mod cache;
 mod config;
 mod error;
+mod generate;
 mod mlp;
 mod model;
 mod norm;
 mod rope;
+mod sampler;
 mod weights;
 
 pub use attention::Attention;
 pub use cache::KvCache;
 pub use config::Qwen3Config;
 pub use error::{ConfigError, ModelError};
+pub use generate::{FinishReason, GenerateOptions, Generation, Step, generate};
 pub use mlp::Mlp;
 pub use model::{DecoderLayer, ForwardOutput, Logits, Qwen3ForCausalLM, Qwen3Model};
 pub use norm::RmsNorm;
 pub use rope::RotaryEmbedding;
+pub use sampler::{Sampler, SamplingParams, argmax};
 pub use weights::{TensorSource, WeightSpec, build_model, expected_tensors};
 
 /// Re-export of burn, so that callers name the same version.

@@ -56,7 +56,7 @@ pub struct Qwen3Model {
     pub norm: RmsNorm,
 }
 
-/// Which positions of a forward pass get logits.
+/// Selection of the positions of a forward pass that get logits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Logits {
     /// Only the last position: what generation samples from.
@@ -65,7 +65,7 @@ pub enum Logits {
     All,
 }
 
-/// What a forward pass returns.
+/// Output of a forward pass.
 #[derive(Debug)]
 pub struct ForwardOutput {
     /// Logits, `[positions, vocab_size]`, in the compute dtype.
@@ -111,17 +111,17 @@ impl Qwen3ForCausalLM {
         }
     }
 
-    /// The configuration the model was built from.
+    /// Returns the configuration the model was built from.
     pub fn config(&self) -> &Qwen3Config {
         &self.config
     }
 
-    /// The dtype of the weights, which is also the compute dtype.
+    /// Returns the dtype of the weights, which is also the compute dtype.
     pub fn dtype(&self) -> DType {
         self.model.embed_tokens.weight.val().dtype()
     }
 
-    /// The device the weights are on.
+    /// Returns the device the weights are on.
     pub fn device(&self) -> Device {
         self.model.embed_tokens.weight.val().device()
     }

@@ -148,7 +148,7 @@ impl<S: TensorSource> Loader<'_, S> {
         Ok(Tensor::from_data(data, (self.device, self.dtype)))
     }
 
-    /// A PyTorch `[out, in]` weight used as burn's `[in, out]` (a transposed view, no copy).
+    /// Reads a PyTorch `[out, in]` weight as burn's `[in, out]` (a transposed view, no copy).
     fn linear(&mut self, name: &str) -> Result<Linear, S::Error> {
         let weight = self.tensor::<2>(name)?.transpose();
         Ok(Linear {

@@ -24,7 +24,7 @@ pub struct Checkpoint {
     pub generation_config: GenerationConfig,
 }
 
-/// What a load did, for logs and statistics.
+/// Summary of a load, for logs and statistics.
 #[derive(Debug, Clone)]
 pub struct LoadReport {
     /// Dtype of the tensors on disk (the first tensor's; mixed files are allowed).
@@ -69,9 +69,9 @@ impl Checkpoint {
         })
     }
 
-    /// Stop token ids from `config.json` and `generation_config.json`, in that
+    /// Returns the stop token ids from `config.json` and `generation_config.json`, in that
     /// order and without repeats. The tokenizer's `eos_token` is added by the
-    /// caller that holds the tokenizer.
+    /// caller that owns the tokenizer.
     pub fn eos_token_ids(&self) -> Vec<u32> {
         let mut ids = self.config.eos_token_ids.clone();
         for &id in &self.generation_config.eos_token_ids {

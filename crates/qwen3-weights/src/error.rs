@@ -12,7 +12,7 @@ pub enum WeightsError {
     MissingFile {
         /// The path looked up.
         path: PathBuf,
-        /// What the folder should contain.
+        /// Expected contents of the folder.
         hint: &'static str,
     },
 
@@ -25,12 +25,12 @@ pub enum WeightsError {
         source: std::io::Error,
     },
 
-    /// `config.json` is invalid or asks for something not supported.
+    /// `config.json` is invalid or requests something not supported.
     #[error("{path}: {source}")]
     Config {
         /// The config file.
         path: PathBuf,
-        /// What is wrong.
+        /// The problem.
         source: ConfigError,
     },
 
@@ -39,7 +39,7 @@ pub enum WeightsError {
     GenerationConfig {
         /// The file.
         path: PathBuf,
-        /// What is wrong.
+        /// The problem.
         message: String,
     },
 
@@ -59,7 +59,7 @@ pub enum WeightsError {
     InvalidIndex {
         /// The index file.
         path: PathBuf,
-        /// What is wrong.
+        /// The problem.
         message: String,
     },
 

@@ -1,6 +1,6 @@
 //! Reads Hugging Face Qwen3 checkpoint folders into [`qwen3_model`].
 //!
-//! A folder holds `config.json`, optionally `generation_config.json`, and the
+//! A folder contains `config.json`, optionally `generation_config.json`, and the
 //! weights as `model.safetensors` or as shards listed in
 //! `model.safetensors.index.json`, in f32, f16 or bf16. Loading checks every
 //! tensor header against the config first and reports all problems at once,

@@ -16,7 +16,7 @@ pub const SINGLE_FILE: &str = "model.safetensors";
 /// Index of sharded checkpoints.
 pub const INDEX_FILE: &str = "model.safetensors.index.json";
 
-/// Where one tensor is: its shard, dtype, shape and byte range in the mapped file.
+/// Location of one tensor: its shard, dtype, shape and byte range in the mapped file.
 #[derive(Debug, Clone)]
 pub struct TensorEntry {
     /// Index into [`Shards::files`].
@@ -142,8 +142,8 @@ impl Shards {
                 source,
             })?;
             // SAFETY: the map is read-only and private. Another process that
-            // truncates the file while it is loading can still crash this one
-            // (SIGBUS); that is the accepted cost of reading without a copy.
+            // truncates the file during the load can still crash this one with
+            // SIGBUS, which is the accepted cost of reading without a copy.
             let mmap = unsafe { Mmap::map(&file) }.map_err(|source| WeightsError::Io {
                 path: path.clone(),
                 source,
@@ -210,7 +210,7 @@ impl Shards {
     }
 }
 
-/// The burn dtype of a safetensors dtype, for the float types checkpoints use.
+/// Returns the burn dtype of a safetensors dtype, for the float types checkpoints use.
 pub fn burn_dtype(dtype: Dtype) -> Option<DType> {
     match dtype {
         Dtype::F32 => Some(DType::F32),
