@@ -196,9 +196,100 @@ def make_fixture(out_dir: pathlib.Path, name: str, seed: int) -> dict:
     raise RuntimeError(f"no seed gave top-1/top-2 margins above {MIN_MARGIN} for {name}")
 
 
+E2E_NAME = "e2e-full-vocab-bf16"
+E2E_PROMPT = "你会说中文吗？"
+E2E_NEW_TOKENS = 24
+E2E_CONFIG = dict(
+    BASE,
+    vocab_size=151936,
+    hidden_size=8,
+    intermediate_size=16,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    num_key_value_heads=1,
+    head_dim=8,
+    max_position_embeddings=256,
+)
+E2E_GENERATION_CONFIG = {
+    "bos_token_id": 151643,
+    "do_sample": True,
+    "eos_token_id": [151645, 151643],
+    "pad_token_id": 151643,
+    "temperature": 0.6,
+    "top_k": 20,
+    "top_p": 0.95,
+}
+
+
+def make_e2e_fixture(out_dir: pathlib.Path, tokenizer_dir: pathlib.Path, seed: int) -> dict:
+    """A checkpoint with the full Qwen3 vocabulary (bf16, no tokenizer files:
+    tests copy the real ones in) and what transformers generates greedily for a
+    Chinese chat prompt rendered by the real chat template."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    folder = out_dir / E2E_NAME
+    for attempt in range(50):
+        generator = torch.Generator().manual_seed(seed + attempt)
+        model = Qwen3ForCausalLM(Qwen3Config(**E2E_CONFIG)).to(torch.float32).eval()
+        randomize(model, generator)
+        model = model.to(torch.bfloat16)
+        if folder.exists():
+            shutil.rmtree(folder)
+        model.save_pretrained(folder)
+        hub_layout(folder / "config.json", torch.bfloat16)
+        (folder / "generation_config.json").write_text(json.dumps(E2E_GENERATION_CONFIG, indent=2) + "\n")
+
+        reference = Qwen3ForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+        cases = []
+        smallest = float("inf")
+        for name, thinking, penalty in [
+            ("thinking_unspecified", None, None),
+            ("thinking_off", False, None),
+            ("thinking_off_repetition_penalty", False, 1.3),
+        ]:
+            kwargs = {} if thinking is None else {"enable_thinking": thinking}
+            prompt = tokenizer.apply_chat_template(
+                [{"role": "user", "content": E2E_PROMPT}], tokenize=False, add_generation_prompt=True, **kwargs
+            )
+            ids = torch.tensor([tokenizer(prompt)["input_ids"]])
+            generate_kwargs = {"repetition_penalty": penalty} if penalty else {}
+            with torch.no_grad():
+                out = reference.generate(
+                    ids,
+                    attention_mask=torch.ones_like(ids),
+                    do_sample=False,
+                    max_new_tokens=E2E_NEW_TOKENS,
+                    eos_token_id=E2E_GENERATION_CONFIG["eos_token_id"],
+                    pad_token_id=E2E_GENERATION_CONFIG["pad_token_id"],
+                    output_scores=True,
+                    return_dict_in_generate=True,
+                    **generate_kwargs,
+                )
+            generated = out.sequences[0, ids.shape[1]:].tolist()
+            smallest = min(smallest, float(torch.stack([top2_margins(s[0]) for s in out.scores]).min()))
+            cases.append(
+                {
+                    "name": name,
+                    "prompt": E2E_PROMPT,
+                    "enable_thinking": thinking,
+                    "repetition_penalty": penalty,
+                    "prompt_ids": ids[0].tolist(),
+                    "token_ids": generated,
+                    "text": tokenizer.decode(generated, skip_special_tokens=True),
+                }
+            )
+        if smallest < MIN_MARGIN:
+            continue
+        (folder / "reference.json").write_text(json.dumps({"cases": cases}, ensure_ascii=False, indent=1) + "\n")
+        return {"name": E2E_NAME, "seed": seed + attempt, "min_greedy_margin": smallest}
+    raise RuntimeError(f"no seed gave top-1/top-2 margins above {MIN_MARGIN} for {E2E_NAME}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out-dir", required=True, type=pathlib.Path)
+    parser.add_argument("--tokenizer-dir", required=True, type=pathlib.Path)
     args = parser.parse_args()
     torch.set_num_threads(2)
 
@@ -209,6 +300,7 @@ def main() -> None:
         "torch_version": torch.__version__,
         "input_ids": INPUT_IDS,
         "fixtures": [make_fixture(args.out_dir, name, seed=1000 * i) for i, name in enumerate(FIXTURES)],
+        "e2e": make_e2e_fixture(args.out_dir, args.tokenizer_dir, seed=90000),
     }
     (args.out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
 

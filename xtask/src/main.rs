@@ -46,6 +46,9 @@ enum Command {
         /// Compare with the committed files instead of overwriting them; fails on any difference.
         #[arg(long)]
         check: bool,
+        /// Folder with the real tokenizer files (for the end-to-end fixture's prompts).
+        #[arg(long, default_value_os_t = default_tokenizer_dir())]
+        tokenizer_dir: PathBuf,
     },
     /// Write a checkpoint with the real shapes of a released Qwen3 size and
     /// random bf16 weights (0.6b: about 1.2 GB, 4b: about 8 GB), with the
@@ -87,7 +90,10 @@ fn main() -> Result<()> {
             check,
             tokenizer_dir,
         } => reference::tokenizer_reference(&tokenizer_dir, check),
-        Command::ModelFixtures { check } => reference::model_fixtures(check),
+        Command::ModelFixtures {
+            check,
+            tokenizer_dir,
+        } => reference::model_fixtures(check, &tokenizer_dir),
         Command::RealShapeCheckpoint {
             preset,
             out,

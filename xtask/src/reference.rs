@@ -62,7 +62,7 @@ pub fn tokenizer_reference(tokenizer_dir: &Path, check: bool) -> Result<()> {
 /// checkpoints and their `transformers` outputs to `tests/fixtures/models`;
 /// with `check`, writes them to a temporary folder and fails unless every
 /// file equals the committed one byte for byte.
-pub fn model_fixtures(check: bool) -> Result<()> {
+pub fn model_fixtures(check: bool, tokenizer_dir: &Path) -> Result<()> {
     let root = workspace_root();
     let scripts = root.join("xtask").join("python");
     let fixtures = root.join("tests").join("fixtures").join("models");
@@ -78,6 +78,8 @@ pub fn model_fixtures(check: bool) -> Result<()> {
         .arg(scripts.join("model_reference.py"))
         .arg("--out-dir")
         .arg(&out_dir)
+        .arg("--tokenizer-dir")
+        .arg(tokenizer_dir)
         .env("HF_HUB_OFFLINE", "1")
         .env("TRANSFORMERS_VERBOSITY", "error")
         .env("TQDM_DISABLE", "1"))?;

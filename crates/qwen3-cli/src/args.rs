@@ -22,6 +22,10 @@ pub enum Command {
     Template(TemplateArgs),
     /// Score a sequence of token ids: mean negative log-likelihood and perplexity.
     Score(ScoreArgs),
+    /// Answer one prompt, streaming the text to stdout and statistics to stderr.
+    Generate(GenerateArgs),
+    /// Talk with the model in the terminal, keeping the conversation history.
+    Chat(ChatArgs),
 }
 
 /// Output format of commands that print data.
@@ -35,9 +39,11 @@ pub enum Format {
 
 #[derive(Debug, Args)]
 pub struct ModelArgs {
-    /// Checkpoint folder in the Hugging Face layout (tokenizer.json,
-    /// tokenizer_config.json, ...).
-    #[arg(long, value_name = "DIR")]
+    /// Checkpoint folder in the Hugging Face layout (config.json, safetensors
+    /// files, tokenizer.json, tokenizer_config.json), or a Hugging Face model
+    /// id such as Qwen/Qwen3-4B, looked up in the local Hugging Face cache
+    /// (HF_HOME) and downloaded when missing unless HF_HUB_OFFLINE=1.
+    #[arg(long, value_name = "DIR|ID")]
     pub model: PathBuf,
 }
 
@@ -119,6 +125,147 @@ pub struct ScoreArgs {
     /// `text`: one `key: value` line per figure. `json`: {"tokens", "mean_nll", "perplexity"}.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SamplingArgs {
+    /// Softmax temperature (> 0). [default: generation_config.json, or 0.6;
+    /// 0.7 with --no-think]
+    #[arg(long)]
+    pub temperature: Option<f32>,
+
+    /// Sample among the K most likely tokens; 0 keeps all. [default:
+    /// generation_config.json, or 20]
+    #[arg(long, value_name = "K")]
+    pub top_k: Option<usize>,
+
+    /// Sample among the most likely tokens whose probabilities sum to P
+    /// (0 < P <= 1). [default: generation_config.json, or 0.95; 0.8 with --no-think]
+    #[arg(long, value_name = "P")]
+    pub top_p: Option<f32>,
+
+    /// Drop tokens less likely than P times the most likely one (0 <= P < 1).
+    /// [default: generation_config.json, or 0]
+    #[arg(long, value_name = "P")]
+    pub min_p: Option<f32>,
+
+    /// Divide positive logits and multiply negative logits of tokens in the
+    /// prompt or output by this factor, as transformers does; 1 is off.
+    /// [default: generation_config.json, or 1]
+    #[arg(long, value_name = "FACTOR")]
+    pub repetition_penalty: Option<f32>,
+
+    /// Subtract this from the logit of every token already generated, as the
+    /// OpenAI API does; 0 is off. [default: 0]
+    #[arg(long, value_name = "PENALTY")]
+    pub presence_penalty: Option<f32>,
+
+    /// Seed of the sampler; the same seed, model and prompt give the same
+    /// output. [default: random, printed with the statistics]
+    #[arg(long)]
+    pub seed: Option<u64>,
+
+    /// Take the most likely token at each step (after the penalties) instead
+    /// of sampling. Qwen3's model card advises against it: it tends to repeat.
+    #[arg(long)]
+    pub greedy: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerationLimitArgs {
+    /// Maximum number of tokens to generate, reasoning included.
+    #[arg(long, value_name = "N", default_value_t = 2048)]
+    pub max_new_tokens: usize,
+
+    /// KV cache size in tokens (prompt and answer together), at most the
+    /// model's max_position_embeddings. [default: prompt length plus
+    /// --max-new-tokens, capped at max_position_embeddings]
+    #[arg(long, value_name = "TOKENS")]
+    pub max_context: Option<usize>,
+
+    /// End the answer where this text appears (not printed); repeatable.
+    #[arg(long = "stop", value_name = "TEXT")]
+    pub stop: Vec<String>,
+
+    /// After N tokens of reasoning without </think>, insert "\n</think>\n\n"
+    /// and continue with the answer. [default: no limit]
+    #[arg(long, value_name = "N")]
+    pub thinking_budget: Option<usize>,
+
+    /// Do not print the reasoning (it is shown dimmed on a terminal otherwise).
+    #[arg(long)]
+    pub hide_thinking: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+
+    /// The user message, rendered with the model's chat template.
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        required_unless_present = "input_ids",
+        conflicts_with = "input_ids"
+    )]
+    pub prompt: Option<String>,
+
+    /// Raw prompt token ids, comma-separated, fed without a chat template;
+    /// works without tokenizer files (text, reasoning and answer are then empty).
+    #[arg(long, value_name = "IDS", value_delimiter = ',', num_args = 1..)]
+    pub input_ids: Option<Vec<u32>>,
+
+    /// System message placed before the prompt.
+    #[arg(long, allow_hyphen_values = true)]
+    pub system: Option<String>,
+
+    /// Turn reasoning off (enable_thinking=false in the chat template) and use
+    /// the non-thinking sampling preset.
+    #[arg(long)]
+    pub no_think: bool,
+
+    #[command(flatten)]
+    pub limits: GenerationLimitArgs,
+
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+
+    /// `text`: the answer streams to stdout, statistics go to stderr. `json`:
+    /// one object {"token_ids", "text", "reasoning", "answer", "stop_reason",
+    /// "stats"} on stdout when done.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+
+    /// System message for the conversation (change it with /system TEXT).
+    #[arg(long, allow_hyphen_values = true)]
+    pub system: Option<String>,
+
+    /// Start with reasoning off (switch with /think and /no_think).
+    #[arg(long)]
+    pub no_think: bool,
+
+    /// Print each rendered prompt to stderr before the answer (for checking templates).
+    #[arg(long)]
+    pub show_prompt: bool,
+
+    #[command(flatten)]
+    pub limits: GenerationLimitArgs,
+
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
 
     #[command(flatten)]
     pub runtime: RuntimeArgs,

@@ -3,6 +3,8 @@
 mod args;
 mod commands;
 mod device;
+mod model_source;
+mod runner;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -21,6 +23,8 @@ fn main() -> ExitCode {
         Command::Tokenize(args) => commands::tokenize::run(args, &mut out),
         Command::Template(args) => commands::template::run(args, &mut out),
         Command::Score(args) => commands::score::run(args, &mut out),
+        Command::Generate(args) => commands::generate::run(args, &mut out),
+        Command::Chat(args) => commands::chat::run(args),
     }
     .and_then(|()| out.flush().map_err(anyhow::Error::from));
 

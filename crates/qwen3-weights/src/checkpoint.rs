@@ -93,6 +93,16 @@ impl Checkpoint {
         device: &Device,
         dtype: DType,
     ) -> Result<(Qwen3ForCausalLM, LoadReport), WeightsError> {
+        self.load_with_progress(device, dtype, &mut |_, _| {})
+    }
+
+    /// As [`load`](Self::load), calling `progress(tensors_loaded, tensors_total)` after each tensor.
+    pub fn load_with_progress(
+        &self,
+        device: &Device,
+        dtype: DType,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<(Qwen3ForCausalLM, LoadReport), WeightsError> {
         let start = Instant::now();
         if !device.supports_dtype(dtype) {
             return Err(WeightsError::UnsupportedDtype {
@@ -104,7 +114,12 @@ impl Checkpoint {
         let shards = Shards::open(&self.dir)?;
         let file_dtype = self.check_tensors(&shards)?;
 
-        let mut source = ShardSource { shards: &shards };
+        let mut source = ShardSource {
+            shards: &shards,
+            loaded: 0,
+            total: expected_tensors(&self.config).len(),
+            progress,
+        };
         let model = build_model(&self.config, &mut source, device, dtype)?;
 
         let report = LoadReport {
@@ -180,6 +195,9 @@ impl Checkpoint {
 
 struct ShardSource<'a> {
     shards: &'a Shards,
+    loaded: usize,
+    total: usize,
+    progress: &'a mut dyn FnMut(usize, usize),
 }
 
 impl TensorSource for ShardSource<'_> {
@@ -187,11 +205,15 @@ impl TensorSource for ShardSource<'_> {
 
     fn tensor_data(&mut self, name: &str) -> Result<TensorData, WeightsError> {
         // Presence, shape and dtype were checked before loading started.
-        self.shards
+        let data = self
+            .shards
             .tensor_data(name)
             .ok_or_else(|| WeightsError::TensorMismatch {
                 dir: PathBuf::new(),
                 problems: vec![format!("tensor {name} could not be read")],
-            })
+            })?;
+        self.loaded += 1;
+        (self.progress)(self.loaded, self.total);
+        Ok(data)
     }
 }

@@ -1,5 +1,7 @@
 //! One module per subcommand.
 
+pub mod chat;
+pub mod generate;
 pub mod score;
 pub mod template;
 pub mod tokenize;

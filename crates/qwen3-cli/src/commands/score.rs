@@ -24,7 +24,8 @@ pub fn run(args: &ScoreArgs, out: &mut impl Write) -> Result<()> {
     let device = select_device(device_name)?;
     check_dtype(&device, device_name, args.runtime.dtype)?;
 
-    let checkpoint = Checkpoint::open(&args.model.model)?;
+    let model_dir = crate::model_source::resolve(&args.model.model)?;
+    let checkpoint = Checkpoint::open(&model_dir)?;
     let (model, _) = checkpoint.load(&device, args.runtime.dtype.dtype())?;
 
     let mut cache = model.new_cache(ids.len()).with_context(|| {
