@@ -72,6 +72,8 @@ fn cached_snapshot(cache: &Cache, id: &str) -> Option<PathBuf> {
     has_weights.then_some(folder)
 }
 
+// NOTE: this path has not run against the real hub: the development and CI
+// machines reach no model host, so only the offline cache lookup is tested.
 fn download(cache: &Cache, id: &str) -> Result<PathBuf> {
     let api = hf_hub::api::sync::ApiBuilder::from_cache(cache.clone())
         .with_progress(std::io::IsTerminal::is_terminal(&std::io::stderr()))

@@ -106,7 +106,11 @@ impl Runner {
     /// Sampling settings: the user's values over `generation_config.json`,
     /// and over Qwen3's non-thinking preset (temperature 0.7, top-p 0.8,
     /// top-k 20, min-p 0) when thinking is off.
-    pub fn sampling_params(&self, args: &SamplingArgs, thinking_off: bool) -> SamplingParams {
+    pub fn sampling_params(
+        &self,
+        args: &SamplingArgs,
+        thinking_off: bool,
+    ) -> Result<SamplingParams> {
         let published = &self.checkpoint.generation_config;
         let thinking_default = SamplingParams::default();
         let (temperature, top_p, top_k, min_p) = if thinking_off {
@@ -121,7 +125,7 @@ impl Runner {
                 published.min_p.map_or(thinking_default.min_p, |p| p as f32),
             )
         };
-        SamplingParams {
+        let params = SamplingParams {
             greedy: args.greedy,
             temperature: args.temperature.unwrap_or(temperature),
             top_k: args.top_k.unwrap_or(top_k),
@@ -133,7 +137,13 @@ impl Runner {
                 .unwrap_or(1.0),
             presence_penalty: args.presence_penalty.unwrap_or(0.0),
             seed: args.seed.unwrap_or_else(rand::random),
-        }
+        };
+        params.validate().map_err(|message| {
+            anyhow::anyhow!(
+                "invalid sampling setting: {message} (from the options or generation_config.json)"
+            )
+        })?;
+        Ok(params)
     }
 }
 

@@ -80,3 +80,25 @@ fn score_on_real_shape_within_memory_bound() {
         "peak RSS {peak} bytes is {ratio:.3} x the f32 model ({model_bytes} bytes)"
     );
 }
+
+#[test]
+#[ignore = "needs the 1.2 GB real-shape checkpoint"]
+fn generate_on_real_shape_prints_statistics() {
+    let dir = checkpoint_dir();
+    let output = Command::new(env!("CARGO_BIN_EXE_qwen3"))
+        .args([
+            "generate",
+            "--model",
+            &dir.display().to_string(),
+            "--prompt",
+            "你会说中文吗？",
+        ])
+        .args(["--max-new-tokens", "32", "--seed", "1"])
+        .output()
+        .expect("start qwen3");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "qwen3 generate failed: {stderr}");
+    eprintln!("{stderr}");
+    assert!(stderr.contains("prompt tokens: 13"), "{stderr}");
+    assert!(stderr.contains("decode:"), "{stderr}");
+}

@@ -43,6 +43,38 @@ impl Default for SamplingParams {
     }
 }
 
+impl SamplingParams {
+    /// Checks the ranges: temperature > 0, 0 < top_p <= 1, 0 <= min_p < 1,
+    /// repetition_penalty > 0; returns a message naming the first bad value.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.temperature > 0.0 && self.temperature.is_finite()) {
+            return Err(format!(
+                "temperature must be positive, got {}",
+                self.temperature
+            ));
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return Err(format!("top_p must be in (0, 1], got {}", self.top_p));
+        }
+        if !(self.min_p >= 0.0 && self.min_p < 1.0) {
+            return Err(format!("min_p must be in [0, 1), got {}", self.min_p));
+        }
+        if !(self.repetition_penalty > 0.0 && self.repetition_penalty.is_finite()) {
+            return Err(format!(
+                "repetition_penalty must be positive, got {}",
+                self.repetition_penalty
+            ));
+        }
+        if !self.presence_penalty.is_finite() {
+            return Err(format!(
+                "presence_penalty must be finite, got {}",
+                self.presence_penalty
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Chooses tokens from logits with [`SamplingParams`]; the same seed and
 /// logits give the same tokens on every run.
 #[derive(Debug, Clone)]
@@ -280,12 +312,13 @@ mod tests {
 
     #[test]
     fn top_p_never_picks_excluded() {
-        // Probabilities about 0.50, 0.30, 0.15, 0.05: top_p 0.8 keeps the first two.
-        let probs = [0.50f64, 0.30, 0.15, 0.05];
+        // Probabilities 0.50, 0.30, 0.12, 0.08 with top_p 0.7: the two least
+        // likely sum to 0.20 <= 1 - 0.7, so only the first two stay.
+        let probs = [0.50f64, 0.30, 0.12, 0.08];
         let logits: Vec<f32> = probs.iter().map(|p| p.ln() as f32).collect();
         let sampled = draws(
             SamplingParams {
-                top_p: 0.8,
+                top_p: 0.7,
                 ..params()
             },
             &logits,
@@ -371,6 +404,28 @@ mod tests {
             ..params()
         });
         assert_eq!(sampler.sample(&logits, &[], &[0]), 1);
+    }
+
+    #[test]
+    fn validate_rejects_zero_temperature() {
+        let error = SamplingParams {
+            temperature: 0.0,
+            ..params()
+        }
+        .validate()
+        .expect_err("zero");
+        assert!(error.contains("temperature"), "{error}");
+    }
+
+    #[test]
+    fn validate_rejects_top_p_above_one() {
+        let error = SamplingParams {
+            top_p: 1.5,
+            ..params()
+        }
+        .validate()
+        .expect_err("above one");
+        assert!(error.contains("top_p"), "{error}");
     }
 
     #[test]

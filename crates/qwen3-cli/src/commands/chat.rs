@@ -120,7 +120,7 @@ pub fn run(args: &ChatArgs) -> Result<()> {
             }
         };
 
-        let mut sampler = Sampler::new(runner.sampling_params(&args.sampling, !thinking));
+        let mut sampler = Sampler::new(runner.sampling_params(&args.sampling, !thinking)?);
         let answer_options = AnswerOptions {
             max_new_tokens: args.limits.max_new_tokens,
             stop_strings: &args.limits.stop,

@@ -55,7 +55,7 @@ pub fn run(args: &GenerateArgs, out: &mut impl Write) -> Result<()> {
         prompt_ids.len(),
         runner.model.config().max_position_embeddings,
     )?;
-    let params = runner.sampling_params(&args.sampling, args.no_think);
+    let params = runner.sampling_params(&args.sampling, args.no_think)?;
     let seed = params.seed;
     let mut sampler = Sampler::new(params);
 
