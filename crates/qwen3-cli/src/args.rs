@@ -160,7 +160,7 @@ pub struct SamplingArgs {
 
     /// Subtract this from the logit of every token already generated, as the
     /// OpenAI API does; 0 is off. [default: 0]
-    #[arg(long, value_name = "PENALTY")]
+    #[arg(long, value_name = "PENALTY", allow_negative_numbers = true)]
     pub presence_penalty: Option<f32>,
 
     /// Seed of the sampler; the same seed, model and prompt give the same
@@ -176,8 +176,8 @@ pub struct SamplingArgs {
 
 #[derive(Debug, Args)]
 pub struct GenerationLimitArgs {
-    /// Maximum number of tokens to generate, reasoning included.
-    #[arg(long, value_name = "N", default_value_t = 2048)]
+    /// Maximum number of tokens to generate, reasoning included (at least 1).
+    #[arg(long, value_name = "N", default_value_t = 2048, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_new_tokens: usize,
 
     /// KV cache size in tokens (prompt and answer together), at most the
@@ -190,12 +190,15 @@ pub struct GenerationLimitArgs {
     #[arg(long = "stop", value_name = "TEXT")]
     pub stop: Vec<String>,
 
-    /// After N tokens of reasoning without </think>, insert "\n</think>\n\n"
-    /// and continue with the answer. [default: no limit]
-    #[arg(long, value_name = "N")]
+    /// After N tokens (at least 1) of reasoning without </think>, insert
+    /// "\n</think>\n\n" and continue with the answer. Tokens count from the
+    /// opening <think>, which the model writes or the prompt ends with.
+    /// [default: no limit]
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub thinking_budget: Option<usize>,
 
-    /// Do not print the reasoning (it is shown dimmed on a terminal otherwise).
+    /// Do not print the reasoning. Otherwise it is shown dimmed on a terminal,
+    /// and between <think> and </think> tags when stdout is not a terminal.
     #[arg(long)]
     pub hide_thinking: bool,
 }
@@ -214,8 +217,10 @@ pub struct GenerateArgs {
     )]
     pub prompt: Option<String>,
 
-    /// Raw prompt token ids, comma-separated, fed without a chat template;
-    /// works without tokenizer files (text, reasoning and answer are then empty).
+    /// Raw prompt token ids, comma-separated, fed without a chat template.
+    /// Works without tokenizer files: text output is then the generated ids,
+    /// and the JSON text, reasoning and answer are empty. One of --prompt and
+    /// --input-ids is required.
     #[arg(long, value_name = "IDS", value_delimiter = ',', num_args = 1..)]
     pub input_ids: Option<Vec<u32>>,
 
@@ -253,7 +258,11 @@ pub struct ChatArgs {
     #[arg(long, allow_hyphen_values = true)]
     pub system: Option<String>,
 
-    /// Start with reasoning off (switch with /think and /no_think).
+    /// Start with reasoning off. In the session, /think and /no_think switch
+    /// reasoning, /system TEXT sets the system message (no TEXT removes it),
+    /// /clear forgets the history, /stats prints the last answer's statistics
+    /// and seed, /exit ends (as does end of input). A line starting with //
+    /// is sent as a message starting with /.
     #[arg(long)]
     pub no_think: bool,
 

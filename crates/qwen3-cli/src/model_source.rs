@@ -20,15 +20,26 @@ pub fn resolve(model: &Path) -> Result<PathBuf> {
     if model.is_dir() {
         return Ok(model.to_path_buf());
     }
+    if model.exists() {
+        bail!(
+            "--model {} is a file; pass the checkpoint folder that contains it",
+            model.display()
+        );
+    }
     let text = model.to_string_lossy();
-    if !looks_like_model_id(&text) {
+    // `models/qwen3-0.6b-random` is a folder that does not exist yet, not a model id.
+    let first_component_exists = model
+        .components()
+        .next()
+        .is_some_and(|first| Path::new(first.as_os_str()).exists());
+    if first_component_exists || !looks_like_model_id(&text) {
         bail!(
             "model folder {} not found; pass a checkpoint folder or a Hugging Face model id such as Qwen/Qwen3-4B",
             model.display()
         );
     }
 
-    let cache = Cache::from_env();
+    let cache = hub_cache();
     if let Some(folder) = cached_snapshot(&cache, &text) {
         tracing::info!(model = %text, folder = %folder.display(), "model found in the Hugging Face cache");
         return Ok(folder);
@@ -49,20 +60,41 @@ pub fn resolve(model: &Path) -> Result<PathBuf> {
     })
 }
 
-/// `owner/name` with no other slash, not starting with `.` or `/`.
+/// `owner/name` with one slash, both parts made of letters, digits, `-`, `_`
+/// and `.`, not starting with `.`, as the Hugging Face hub names repositories.
 fn looks_like_model_id(text: &str) -> bool {
     let parts: Vec<&str> = text.split('/').collect();
-    parts.len() == 2 && parts.iter().all(|p| !p.is_empty() && !p.starts_with('.'))
+    let valid_part = |part: &&str| {
+        !part.is_empty()
+            && !part.starts_with('.')
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    parts.len() == 2 && parts.iter().all(valid_part)
 }
 
+/// `HF_HUB_OFFLINE` set to a true value, spelled as `huggingface_hub` accepts.
 fn offline() -> bool {
-    matches!(
-        std::env::var("HF_HUB_OFFLINE").as_deref(),
-        Ok("1") | Ok("true") | Ok("TRUE") | Ok("yes")
-    )
+    std::env::var("HF_HUB_OFFLINE")
+        .map(|value| {
+            matches!(
+                value.trim().to_ascii_lowercase().as_str(),
+                "1" | "true" | "yes" | "on"
+            )
+        })
+        .unwrap_or(false)
 }
 
-/// The snapshot folder of `id` when the cache has its config and weights.
+/// The hub cache: `HF_HUB_CACHE`, else `HF_HOME/hub`, else `~/.cache/huggingface/hub`.
+fn hub_cache() -> Cache {
+    match std::env::var_os("HF_HUB_CACHE") {
+        Some(path) => Cache::new(PathBuf::from(path)),
+        None => Cache::from_env(),
+    }
+}
+
+/// Returns the snapshot folder of `id` when the cache has its config and weights.
 fn cached_snapshot(cache: &Cache, id: &str) -> Option<PathBuf> {
     let repo = cache.repo(Repo::model(id.to_string()));
     let config = repo.get("config.json")?;

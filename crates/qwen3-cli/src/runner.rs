@@ -12,7 +12,9 @@ use qwen3_model::{
     FinishReason, GenerateOptions, Generation, Qwen3ForCausalLM, Sampler, SamplingParams, Step,
     generate,
 };
-use qwen3_tokenizer::{Qwen3Tokenizer, ReasoningSplitter, Segment, TOKENIZER_FILE};
+use qwen3_tokenizer::{
+    Qwen3Tokenizer, ReasoningSplitter, Segment, THINK_END, THINK_START, TOKENIZER_FILE,
+};
 use qwen3_weights::Checkpoint;
 
 use crate::args::{RuntimeArgs, SamplingArgs};
@@ -159,7 +161,7 @@ fn progress_bar() -> Option<ProgressBar> {
     Some(bar)
 }
 
-/// Why an answer ended, as printed in statistics and JSON.
+/// Reason an answer ended, as printed in statistics and JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopReason {
     Eos,
@@ -181,7 +183,7 @@ impl StopReason {
     }
 }
 
-/// How the text of an answer is shown while it streams.
+/// Display settings of an answer's text while it streams.
 #[derive(Debug, Clone, Copy)]
 pub struct Display {
     /// Print text as it arrives (off for `--format json`).
@@ -232,6 +234,7 @@ pub fn run_answer(
     };
 
     let mut stop_reason = None;
+    let mut produced = 0usize;
     let mut reasoning_tokens = 0usize;
     let mut budget_reached = false;
     let mut stream_error = None;
@@ -247,6 +250,7 @@ pub fn run_answer(
             max_new_tokens: options.max_new_tokens,
         },
         |token| {
+            produced += 1;
             if runner.stop_ids.contains(&token) {
                 stop_reason = Some(StopReason::Eos);
                 return Step::Stop;
@@ -270,11 +274,22 @@ pub fn run_answer(
                         && !budget_reached
                     {
                         budget_reached = true;
-                        if let Err(error) = text.push(&close_ids) {
-                            stream_error = Some(error);
-                            return Step::Stop;
+                        // The loop feeds only what fits in max_new_tokens; the text must match.
+                        let room = options.max_new_tokens.saturating_sub(produced);
+                        let fed = &close_ids[..close_ids.len().min(room)];
+                        produced += fed.len();
+                        match text.push(fed) {
+                            Ok(true) => {
+                                stop_reason = Some(StopReason::StopString);
+                                return Step::Stop;
+                            }
+                            Ok(false) => {}
+                            Err(error) => {
+                                stream_error = Some(error);
+                                return Step::Stop;
+                            }
                         }
-                        return Step::Feed(close_ids.clone());
+                        return Step::Feed(fed.to_vec());
                     }
                 }
             }
@@ -321,6 +336,9 @@ struct TextStream<'a> {
     released: String,
     display: Display,
     in_reasoning_style: bool,
+    /// Whether any answer text has been printed (leading newlines are dropped
+    /// when the reasoning before them is hidden).
+    printed_answer: bool,
 }
 
 impl<'a> TextStream<'a> {
@@ -333,6 +351,7 @@ impl<'a> TextStream<'a> {
             released: String::new(),
             display: options.display,
             in_reasoning_style: false,
+            printed_answer: false,
         }
     }
 
@@ -402,19 +421,30 @@ impl<'a> TextStream<'a> {
         for segment in segments {
             match segment {
                 Segment::Reasoning(text) if self.display.show_reasoning => {
-                    if self.display.dim_reasoning && !self.in_reasoning_style {
-                        write!(stdout, "\x1b[2m")?;
+                    // On a terminal reasoning is dimmed; elsewhere it keeps its tags.
+                    if !self.in_reasoning_style {
+                        let start = if self.display.dim_reasoning {
+                            "\x1b[2m"
+                        } else {
+                            THINK_START
+                        };
+                        write!(stdout, "{start}")?;
                         self.in_reasoning_style = true;
                     }
                     write!(stdout, "{text}")?;
                 }
                 Segment::Reasoning(_) => {}
                 Segment::Answer(text) => {
-                    if self.in_reasoning_style {
-                        write!(stdout, "\x1b[0m")?;
-                        self.in_reasoning_style = false;
+                    self.end_reasoning_style(&mut stdout)?;
+                    let text = if self.display.show_reasoning || self.printed_answer {
+                        text.as_str()
+                    } else {
+                        text.trim_start_matches('\n')
+                    };
+                    if !text.is_empty() {
+                        self.printed_answer = true;
+                        write!(stdout, "{text}")?;
                     }
-                    write!(stdout, "{text}")?;
                 }
             }
         }
@@ -425,8 +455,20 @@ impl<'a> TextStream<'a> {
     }
 
     fn end_style(&mut self) -> Result<()> {
+        if self.display.stream {
+            self.end_reasoning_style(&mut std::io::stdout().lock())?;
+        }
+        Ok(())
+    }
+
+    fn end_reasoning_style(&mut self, stdout: &mut impl Write) -> Result<()> {
         if self.in_reasoning_style {
-            write!(std::io::stdout().lock(), "\x1b[0m")?;
+            let end = if self.display.dim_reasoning {
+                "\x1b[0m"
+            } else {
+                THINK_END
+            };
+            write!(stdout, "{end}")?;
             self.in_reasoning_style = false;
         }
         Ok(())

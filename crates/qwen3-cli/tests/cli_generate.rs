@@ -541,3 +541,162 @@ fn interrupt_stops_the_answer() {
     assert!(output.status.success(), "{stderr}");
     assert!(stderr.contains("stop: interrupted"), "{stderr}");
 }
+
+#[test]
+fn huge_max_new_tokens_is_capped() {
+    let dir = model_with_tokenizer();
+    let json = generate_json(
+        dir.path(),
+        &[
+            "--input-ids",
+            "1,2",
+            "--max-new-tokens",
+            "18446744073709551615",
+            "--max-context",
+            "8",
+        ],
+    );
+    assert_eq!(json["stop_reason"], "context_full");
+    let model = dir.path().display().to_string();
+    let output = qwen3(&[
+        "generate",
+        "--model",
+        &model,
+        "--input-ids",
+        "1,2",
+        "--max-new-tokens",
+        "18446744073709551615",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn zero_max_new_tokens_is_rejected() {
+    let dir = model_with_tokenizer();
+    let model = dir.path().display().to_string();
+    let output = qwen3(&[
+        "generate",
+        "--model",
+        &model,
+        "--input-ids",
+        "1,2",
+        "--max-new-tokens",
+        "0",
+    ]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--max-new-tokens"));
+}
+
+#[test]
+fn thinking_budget_cut_by_max_new_tokens() {
+    let dir = model_with_tokenizer();
+    let tokenizer = Qwen3Tokenizer::from_dir(dir.path()).expect("tokenizer");
+    let mut prompt = ids(&reference_case("thinking_unspecified")["prompt_ids"]);
+    prompt.extend(tokenizer.encode("<think>\n").expect("encode").ids);
+    let prompt_arg: Vec<String> = prompt.iter().map(u32::to_string).collect();
+
+    let json = generate_json(
+        dir.path(),
+        &[
+            "--input-ids",
+            &prompt_arg.join(","),
+            "--thinking-budget",
+            "3",
+            "--max-new-tokens",
+            "4",
+        ],
+    );
+    let generated = ids(&json["token_ids"]);
+    assert_eq!(generated.len(), 4);
+    assert_eq!(
+        json["text"],
+        tokenizer.decode(&generated, true).expect("decode"),
+        "text matches token_ids"
+    );
+}
+
+#[test]
+fn piped_reasoning_keeps_tags() {
+    let dir = model_with_tokenizer();
+    let tokenizer = Qwen3Tokenizer::from_dir(dir.path()).expect("tokenizer");
+    let mut prompt = ids(&reference_case("thinking_unspecified")["prompt_ids"]);
+    prompt.extend(tokenizer.encode("<think>\n").expect("encode").ids);
+    let prompt_arg: Vec<String> = prompt.iter().map(u32::to_string).collect();
+    let model = dir.path().display().to_string();
+
+    let output = qwen3(&[
+        "generate",
+        "--model",
+        &model,
+        "--input-ids",
+        &prompt_arg.join(","),
+        "--greedy",
+        "--thinking-budget",
+        "3",
+        "--max-new-tokens",
+        "8",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.starts_with("<think>"), "{stdout:?}");
+    assert!(stdout.contains("</think>"), "{stdout:?}");
+
+    let hidden = qwen3(&[
+        "generate",
+        "--model",
+        &model,
+        "--input-ids",
+        &prompt_arg.join(","),
+        "--greedy",
+        "--thinking-budget",
+        "3",
+        "--max-new-tokens",
+        "8",
+        "--hide-thinking",
+    ]);
+    let stdout = String::from_utf8_lossy(&hidden.stdout);
+    assert!(!stdout.contains("think>"), "{stdout:?}");
+    assert!(!stdout.starts_with('\n'), "{stdout:?}");
+}
+
+#[test]
+fn missing_local_folder_is_not_a_model_id() {
+    let output = qwen3(&[
+        "generate",
+        "--model",
+        "tests/no-such-model",
+        "--prompt",
+        "hi",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("model folder tests/no-such-model not found"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn tokenize_resolves_model_id() {
+    let home = tempfile::tempdir().expect("temporary folder");
+    let files = vec![
+        tokenizer_dir().join("tokenizer.json"),
+        tokenizer_dir().join("tokenizer_config.json"),
+        model_fixture_dir(FIXTURE).join("config.json"),
+        model_fixture_dir(FIXTURE).join("model.safetensors"),
+    ];
+    build_hf_cache(home.path(), "qwen3-burn/tok", &files);
+    let output = Command::new(env!("CARGO_BIN_EXE_qwen3"))
+        .args(["tokenize", "--model", "qwen3-burn/tok", "--text", "你好"])
+        .env("HF_HOME", home.path())
+        .env("HF_HUB_OFFLINE", "1")
+        .current_dir(home.path())
+        .output()
+        .expect("start qwen3");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "108386\tä½łå¥½\n");
+}

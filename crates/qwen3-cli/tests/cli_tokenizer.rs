@@ -193,7 +193,7 @@ fn tokenize_rejects_missing_model_folder() {
         "--text",
         "hi",
     ]);
-    assert_clean_failure(&output, "/nonexistent/Qwen3-4B/tokenizer.json not found");
+    assert_clean_failure(&output, "model folder /nonexistent/Qwen3-4B not found");
 }
 
 #[test]

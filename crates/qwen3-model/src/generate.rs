@@ -9,7 +9,7 @@ use crate::error::ModelError;
 use crate::model::{Logits, Qwen3ForCausalLM};
 use crate::sampler::Sampler;
 
-/// What the caller wants after seeing a sampled token.
+/// The caller's decision after seeing a sampled token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     /// Feed the token and sample the next one.
@@ -21,7 +21,7 @@ pub enum Step {
     Feed(Vec<u32>),
 }
 
-/// Why the loop ended.
+/// Reason the loop ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FinishReason {
     /// The callback returned [`Step::Stop`].
@@ -44,7 +44,7 @@ pub struct GenerateOptions {
 pub struct Generation {
     /// New tokens in order: sampled ones and ids fed by the callback.
     pub token_ids: Vec<u32>,
-    /// Why the loop ended.
+    /// Reason the loop ended.
     pub finish_reason: FinishReason,
     /// Number of prompt tokens processed in prefill.
     pub prompt_tokens: usize,
@@ -52,6 +52,8 @@ pub struct Generation {
     pub prefill_seconds: f64,
     /// Seconds spent after the first token (forward passes and sampling).
     pub decode_seconds: f64,
+    /// Number of sampled tokens (`token_ids` minus the ids fed by the callback).
+    pub sampled_tokens: usize,
 }
 
 impl Generation {
@@ -60,9 +62,9 @@ impl Generation {
         rate(self.prompt_tokens, self.prefill_seconds)
     }
 
-    /// New tokens per second after the first one.
+    /// Sampled tokens per second after the first one (fed ids do not count).
     pub fn decode_tokens_per_second(&self) -> f64 {
-        rate(self.token_ids.len().saturating_sub(1), self.decode_seconds)
+        rate(self.sampled_tokens.saturating_sub(1), self.decode_seconds)
     }
 }
 
@@ -94,6 +96,7 @@ pub fn generate(
 
     let mut logits = last_row(model.forward(prompt, cache, Logits::Last)?)?;
     let mut first_token_at = None;
+    let mut sampled_tokens = 0;
 
     let finish_reason = loop {
         if generated.len() >= options.max_new_tokens {
@@ -101,6 +104,7 @@ pub fn generate(
         }
         let token = sampler.sample(&logits, &context, &generated);
         first_token_at.get_or_insert_with(Instant::now);
+        sampled_tokens += 1;
         generated.push(token);
         context.push(token);
 
@@ -133,6 +137,7 @@ pub fn generate(
         prompt_tokens: prompt.len(),
         prefill_seconds: first.duration_since(start).as_secs_f64(),
         decode_seconds: end.duration_since(first).as_secs_f64(),
+        sampled_tokens,
     })
 }
 

@@ -191,7 +191,15 @@ impl Qwen3ForCausalLM {
     fn lm_head(&self, x: Tensor<2>) -> Tensor<2> {
         match &self.lm_head {
             Some(head) => head.forward(x),
-            None => x.matmul(self.model.embed_tokens.weight.val().transpose()),
+            // Tied head: `embed [vocab, hidden] @ x^T` reads the embedding in its
+            // stored row-major layout; `x @ embed^T` would copy it on ndarray.
+            None => self
+                .model
+                .embed_tokens
+                .weight
+                .val()
+                .matmul(x.transpose())
+                .transpose(),
         }
     }
 

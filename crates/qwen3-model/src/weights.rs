@@ -148,9 +148,15 @@ impl<S: TensorSource> Loader<'_, S> {
         Ok(Tensor::from_data(data, (self.device, self.dtype)))
     }
 
-    /// Reads a PyTorch `[out, in]` weight as burn's `[in, out]` (a transposed view, no copy).
+    /// Reads a PyTorch `[out, in]` weight as burn's `[in, out]`.
+    ///
+    /// The transpose is done once on the host, so the device holds a
+    /// contiguous `[in, out]` matrix. A transposed view would make the ndarray
+    /// backend copy the whole weight on every matmul (measured: 0.1 tok/s
+    /// decode on Qwen3-0.6B).
     fn linear(&mut self, name: &str) -> Result<Linear, S::Error> {
-        let weight = self.tensor::<2>(name)?.transpose();
+        let data = transpose_2d(self.source.tensor_data(name)?);
+        let weight = Tensor::from_data(data, (self.device, self.dtype));
         Ok(Linear {
             weight: Param::from_tensor(weight),
             bias: None,
@@ -192,5 +198,46 @@ impl<S: TensorSource> Loader<'_, S> {
             input_layernorm,
             post_attention_layernorm,
         })
+    }
+}
+
+/// Transposes 2-D host data of any element size: `[rows, cols]` to `[cols, rows]`.
+fn transpose_2d(data: TensorData) -> TensorData {
+    let dtype = data.dtype();
+    let (rows, cols) = match data.shape().as_slice() {
+        [rows, cols] => (*rows, *cols),
+        _ => return data,
+    };
+    let size = dtype.size();
+    let source = data.as_bytes();
+    let mut transposed = vec![0u8; source.len()];
+
+    // Blocks of 64 x 64 elements keep both sides in cache.
+    const BLOCK: usize = 64;
+    for row_block in (0..rows).step_by(BLOCK) {
+        for col_block in (0..cols).step_by(BLOCK) {
+            for row in row_block..(row_block + BLOCK).min(rows) {
+                for col in col_block..(col_block + BLOCK).min(cols) {
+                    let from = (row * cols + col) * size;
+                    let to = (col * rows + row) * size;
+                    transposed[to..to + size].copy_from_slice(&source[from..from + size]);
+                }
+            }
+        }
+    }
+    TensorData::from_bytes_vec(transposed, [cols, rows], dtype)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transpose_2d_moves_elements() {
+        let data = TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3]);
+        let transposed = transpose_2d(data);
+        assert_eq!(transposed.shape().as_slice(), [3, 2]);
+        let values = transposed.try_to_vec::<f32>().expect("f32");
+        assert_eq!(values, vec![1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
     }
 }

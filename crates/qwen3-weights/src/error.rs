@@ -26,7 +26,7 @@ pub enum WeightsError {
     },
 
     /// `config.json` is invalid or requests something not supported.
-    #[error("{path}: {source}")]
+    #[error("invalid {path}")]
     Config {
         /// The config file.
         path: PathBuf,

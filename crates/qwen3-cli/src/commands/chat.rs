@@ -33,7 +33,7 @@ pub fn run(args: &ChatArgs) -> Result<()> {
     let mut system = args.system.clone();
     let mut history: Vec<ChatMessage> = Vec::new();
     let mut thinking = !args.no_think;
-    let mut last: Option<Answer> = None;
+    let mut last: Option<(Answer, u64)> = None;
 
     if interactive {
         eprintln!("{HELP}");
@@ -54,7 +54,9 @@ pub fn run(args: &ChatArgs) -> Result<()> {
             continue;
         }
 
-        if let Some(command) = input.strip_prefix('/') {
+        // `//text` sends `/text` as a message.
+        let message = input.strip_prefix("//").map(|rest| format!("/{rest}"));
+        if let (None, Some(command)) = (&message, input.strip_prefix('/')) {
             let (name, rest) = command.split_once(' ').unwrap_or((command, ""));
             match name {
                 "exit" | "quit" => break,
@@ -83,7 +85,7 @@ pub fn run(args: &ChatArgs) -> Result<()> {
                     eprintln!("history cleared");
                 }
                 "stats" => match &last {
-                    Some(answer) => eprintln!("{}", turn_stats(answer)),
+                    Some((answer, seed)) => eprintln!("{}, seed: {seed}", turn_stats(answer)),
                     None => eprintln!("no answer yet"),
                 },
                 _ => eprintln!("unknown command /{name}; {HELP}"),
@@ -91,7 +93,9 @@ pub fn run(args: &ChatArgs) -> Result<()> {
             continue;
         }
 
-        history.push(ChatMessage::user(input));
+        history.push(ChatMessage::user(
+            message.unwrap_or_else(|| input.to_string()),
+        ));
         let mut messages = Vec::with_capacity(history.len() + 1);
         if let Some(system) = &system {
             messages.push(ChatMessage::system(system.as_str()));
@@ -120,7 +124,9 @@ pub fn run(args: &ChatArgs) -> Result<()> {
             }
         };
 
-        let mut sampler = Sampler::new(runner.sampling_params(&args.sampling, !thinking)?);
+        let params = runner.sampling_params(&args.sampling, !thinking)?;
+        let seed = params.seed;
+        let mut sampler = Sampler::new(params);
         let answer_options = AnswerOptions {
             max_new_tokens: args.limits.max_new_tokens,
             stop_strings: &args.limits.stop,
@@ -150,7 +156,7 @@ pub fn run(args: &ChatArgs) -> Result<()> {
         if answer.stop_reason == crate::runner::StopReason::Interrupted {
             eprintln!("(answer interrupted)");
         }
-        last = Some(answer);
+        last = Some((answer, seed));
     }
     Ok(())
 }

@@ -123,12 +123,14 @@ pub fn context_capacity(
             "--max-context {tokens} exceeds the model's max_position_embeddings ({max_positions})"
         ),
         Some(tokens) => tokens,
-        None => (prompt_len + limits.max_new_tokens).min(max_positions),
+        None => prompt_len
+            .saturating_add(limits.max_new_tokens)
+            .min(max_positions),
     };
-    if prompt_len >= capacity {
+    if prompt_len > capacity {
         bail!(
             "the prompt has {prompt_len} tokens, which leaves no room in a context of {capacity}; \
-             raise --max-context (at most {max_positions}) or shorten the prompt"
+             raise --max-context (at most {max_positions}) or shorten the prompt; /clear in chat"
         );
     }
     Ok(capacity)

@@ -9,7 +9,8 @@ use qwen3_tokenizer::{ChatMessage, Qwen3Tokenizer, TemplateOptions, parse_tools}
 use crate::args::TemplateArgs;
 
 pub fn run(args: &TemplateArgs, out: &mut impl Write) -> Result<()> {
-    let tokenizer = Qwen3Tokenizer::from_dir(&args.model.model)?;
+    let model_dir = crate::model_source::resolve(&args.model.model)?;
+    let tokenizer = Qwen3Tokenizer::from_dir(&model_dir)?;
 
     let messages_json = read_file(&args.messages, "messages")?;
     let messages = ChatMessage::parse_list(

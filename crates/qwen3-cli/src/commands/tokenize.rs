@@ -8,7 +8,8 @@ use qwen3_tokenizer::Qwen3Tokenizer;
 use crate::args::{Format, TokenizeArgs};
 
 pub fn run(args: &TokenizeArgs, out: &mut impl Write) -> Result<()> {
-    let tokenizer = Qwen3Tokenizer::from_dir(&args.model.model)?;
+    let model_dir = crate::model_source::resolve(&args.model.model)?;
+    let tokenizer = Qwen3Tokenizer::from_dir(&model_dir)?;
     let encoded = tokenizer.encode(&args.text)?;
 
     match args.format {
