@@ -19,6 +19,18 @@ fn copy_fixture(name: &str) -> tempfile::TempDir {
     dir
 }
 
+/// The error and its sources, as the CLI prints them.
+fn chain(error: &WeightsError) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 fn device() -> Device {
     test_devices().remove(0)
 }
@@ -70,7 +82,7 @@ fn assert_mismatch_mentions(error: &WeightsError, fragments: &[&str]) {
     );
     for fragment in fragments {
         assert!(
-            error.to_string().contains(fragment),
+            chain(&error).contains(fragment),
             "error lacks {fragment:?}: {error}"
         );
     }
@@ -191,7 +203,7 @@ fn truncated_safetensors() {
         "{error:?}"
     );
     assert!(
-        error.to_string().contains(&path.display().to_string()),
+        chain(&error).contains(&path.display().to_string()),
         "{error}"
     );
 }
@@ -208,7 +220,7 @@ fn corrupt_header() {
         matches!(error, WeightsError::InvalidSafetensors { .. }),
         "{error:?}"
     );
-    assert!(error.to_string().contains("model.safetensors"), "{error}");
+    assert!(chain(&error).contains("model.safetensors"), "{error}");
 }
 
 #[test]
@@ -256,7 +268,7 @@ fn index_disagrees_with_shards() {
         matches!(error, WeightsError::InvalidIndex { .. }),
         "{error:?}"
     );
-    assert!(error.to_string().contains("model.norm.weight"), "{error}");
+    assert!(chain(&error).contains("model.norm.weight"), "{error}");
 }
 
 #[test]
@@ -286,8 +298,8 @@ fn unsupported_config_value() {
     std::fs::write(&config_path, config.to_string()).expect("write");
     let error = load_error(dir.path());
     assert!(matches!(error, WeightsError::Config { .. }), "{error:?}");
-    assert!(error.to_string().contains("rope_scaling"), "{error}");
-    assert!(error.to_string().contains("config.json"), "{error}");
+    assert!(chain(&error).contains("rope_scaling"), "{error}");
+    assert!(chain(&error).contains("config.json"), "{error}");
 }
 
 #[test]
@@ -299,7 +311,7 @@ fn config_with_moe_model_type() {
     config["model_type"] = "qwen3_moe".into();
     std::fs::write(&config_path, config.to_string()).expect("write");
     let error = load_error(dir.path());
-    assert!(error.to_string().contains("qwen3_moe"), "{error}");
+    assert!(chain(&error).contains("qwen3_moe"), "{error}");
 }
 
 #[test]
@@ -319,7 +331,7 @@ fn missing_weights() {
     std::fs::remove_file(dir.path().join("model.safetensors")).expect("remove");
     let error = load_error(dir.path());
     assert!(
-        error.to_string().contains("model.safetensors not found"),
+        chain(&error).contains("model.safetensors not found"),
         "{error}"
     );
 }
@@ -333,8 +345,5 @@ fn invalid_generation_config() {
     )
     .expect("write");
     let error = load_error(dir.path());
-    assert!(
-        error.to_string().contains("generation_config.json"),
-        "{error}"
-    );
+    assert!(chain(&error).contains("generation_config.json"), "{error}");
 }
