@@ -82,7 +82,7 @@ fn assert_mismatch_mentions(error: &WeightsError, fragments: &[&str]) {
     );
     for fragment in fragments {
         assert!(
-            chain(&error).contains(fragment),
+            chain(error).contains(fragment),
             "error lacks {fragment:?}: {error}"
         );
     }
