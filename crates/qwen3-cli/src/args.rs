@@ -95,13 +95,14 @@ pub struct TemplateArgs {
 #[derive(Debug, Args)]
 pub struct RuntimeArgs {
     /// Backend that runs the model. Backends not compiled into this binary
-    /// give an error naming the cargo feature to enable. [default: ndarray,
-    /// or flex when built without ndarray]
+    /// give an error naming the cargo feature to enable. [default: flex, or
+    /// ndarray when built without flex]
     #[arg(long, value_enum)]
     pub device: Option<DeviceName>,
 
     /// Precision of weights and activations on the device. The checkpoint is
-    /// cast to it while loading; ndarray runs f32 only.
+    /// cast to it while loading; ndarray runs f32 only, and only f32 is
+    /// checked against transformers so far.
     #[arg(long, value_enum, default_value_t = DTypeName::F32)]
     pub dtype: DTypeName,
 }
