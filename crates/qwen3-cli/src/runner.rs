@@ -256,16 +256,10 @@ pub fn run_answer(
                 return Step::Stop;
             }
             if let Some(text) = &mut text {
-                match text.push(&[token]) {
-                    Ok(true) => {
-                        stop_reason = Some(StopReason::StopString);
-                        return Step::Stop;
-                    }
-                    Ok(false) => {}
-                    Err(error) => {
-                        stream_error = Some(error);
-                        return Step::Stop;
-                    }
+                if let Some(stop) =
+                    stop_on_text(text.push(&[token]), &mut stop_reason, &mut stream_error)
+                {
+                    return stop;
                 }
                 if text.in_reasoning() {
                     reasoning_tokens += 1;
@@ -278,16 +272,10 @@ pub fn run_answer(
                         let room = options.max_new_tokens.saturating_sub(produced);
                         let fed = &close_ids[..close_ids.len().min(room)];
                         produced += fed.len();
-                        match text.push(fed) {
-                            Ok(true) => {
-                                stop_reason = Some(StopReason::StopString);
-                                return Step::Stop;
-                            }
-                            Ok(false) => {}
-                            Err(error) => {
-                                stream_error = Some(error);
-                                return Step::Stop;
-                            }
+                        if let Some(stop) =
+                            stop_on_text(text.push(fed), &mut stop_reason, &mut stream_error)
+                        {
+                            return stop;
                         }
                         return Step::Feed(fed.to_vec());
                     }
@@ -323,6 +311,26 @@ pub fn run_answer(
         thinking_budget_reached: budget_reached,
         generation,
     })
+}
+
+/// Turns the result of pushing ids into the text stream into `Step::Stop`
+/// when a stop string matched or printing failed, recording why.
+fn stop_on_text(
+    pushed: Result<bool>,
+    stop_reason: &mut Option<StopReason>,
+    stream_error: &mut Option<anyhow::Error>,
+) -> Option<Step> {
+    match pushed {
+        Ok(false) => None,
+        Ok(true) => {
+            *stop_reason = Some(StopReason::StopString);
+            Some(Step::Stop)
+        }
+        Err(error) => {
+            *stream_error = Some(error);
+            Some(Step::Stop)
+        }
+    }
 }
 
 /// Streaming detokenization, stop strings and the reasoning split, printing as it goes.
