@@ -225,8 +225,8 @@ pub struct GenerateArgs {
     #[arg(long, value_name = "IDS", value_delimiter = ',', num_args = 1..)]
     pub input_ids: Option<Vec<u32>>,
 
-    /// System message placed before the prompt.
-    #[arg(long, allow_hyphen_values = true)]
+    /// System message placed before the prompt (not with --input-ids).
+    #[arg(long, allow_hyphen_values = true, conflicts_with = "input_ids")]
     pub system: Option<String>,
 
     /// Turn reasoning off (enable_thinking=false in the chat template) and use
