@@ -1,27 +1,13 @@
 //! `qwen3 score` end to end on tiny checkpoints without tokenizer files,
 //! against log-likelihoods computed from the logits `transformers` produced.
 
-use std::process::{Command, Output};
+mod common;
 
+use std::process::Output;
+
+use common::{qwen3, stdout_of};
 use qwen3_tests::{max_abs_diff, model_fixture_dir, model_reference};
 use serde_json::Value;
-
-fn qwen3(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_qwen3"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("failed to start qwen3")
-}
-
-fn stdout_of(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "qwen3 failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
-}
 
 fn ids_arg(ids: &[u32]) -> String {
     ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",")

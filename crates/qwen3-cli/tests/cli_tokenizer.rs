@@ -1,28 +1,14 @@
 //! `qwen3 tokenize` and `qwen3 template` end to end on the real Qwen3
 //! tokenizer, against outputs of Hugging Face `tokenizers` and `transformers`.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
+use std::path::Path;
+use std::process::Output;
+
+use common::{qwen3, stdout_of};
 use qwen3_tests::{joined_cases, tokenizer_dir};
 use serde_json::Value;
-
-fn qwen3(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_qwen3"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("failed to start qwen3")
-}
-
-fn stdout_of(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "qwen3 failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
-}
 
 fn model_arg() -> String {
     tokenizer_dir().display().to_string()
