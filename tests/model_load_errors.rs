@@ -19,7 +19,7 @@ fn copy_fixture(name: &str) -> tempfile::TempDir {
     dir
 }
 
-/// The error and its sources, as the CLI prints them.
+/// Joins the error and its sources, as the CLI prints them.
 fn chain(error: &WeightsError) -> String {
     let mut text = error.to_string();
     let mut source = std::error::Error::source(error);

@@ -55,7 +55,7 @@ pub fn sha256_file(path: &std::path::Path) -> String {
         .collect()
 }
 
-/// The cases of `cases.json` joined with their expected outputs, by name.
+/// Joins the cases of `cases.json` with their expected outputs, by name.
 pub fn joined_cases(section: &str) -> Vec<(Value, Value)> {
     let cases = tokenizer_fixture("cases.json");
     let expected = tokenizer_fixture("expected.json");

@@ -6,7 +6,7 @@ use std::path::Path;
 use qwen3_tests::tokenizer_dir;
 use qwen3_tokenizer::{ChatMessage, Qwen3Tokenizer, TemplateOptions, TokenizerError, parse_tools};
 
-/// A copy of the real tokenizer folder that a test may damage.
+/// Copies the real tokenizer folder into a temporary folder that a test may damage.
 fn copy_of_tokenizer() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temporary folder");
     for name in ["tokenizer.json", "tokenizer_config.json"] {

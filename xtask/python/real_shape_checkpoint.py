@@ -3,7 +3,7 @@
 The folder looks like the one on the Hugging Face hub: config.json and
 generation_config.json with the published values, bf16 safetensors (sharded
 like the hub files above 4 GB), and the real tokenizer files. The weights are
-random, so the text it generates is meaningless; it stands in for the real
+random, so the text it generates is meaningless; it replaces the real
 model in end-to-end runs, speed and memory measurements.
 """
 

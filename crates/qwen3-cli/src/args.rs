@@ -261,7 +261,7 @@ pub struct ChatArgs {
 
     /// Start with reasoning off. In the session, /think and /no_think switch
     /// reasoning, /system TEXT sets the system message (no TEXT removes it),
-    /// /clear forgets the history, /stats prints the last answer's statistics
+    /// /clear deletes the history, /stats prints the last answer's statistics
     /// and seed, /exit ends (as does end of input). A line starting with //
     /// is sent as a message starting with /.
     #[arg(long)]

@@ -86,7 +86,7 @@ fn offline() -> bool {
         .unwrap_or(false)
 }
 
-/// The hub cache: `HF_HUB_CACHE`, else `HF_HOME/hub`, else `~/.cache/huggingface/hub`.
+/// Returns the hub cache: `HF_HUB_CACHE`, else `HF_HOME/hub`, else `~/.cache/huggingface/hub`.
 fn hub_cache() -> Cache {
     match std::env::var_os("HF_HUB_CACHE") {
         Some(path) => Cache::new(PathBuf::from(path)),

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 const FIXTURE: &str = "e2e-full-vocab-bf16";
 
-/// The end-to-end checkpoint with the real tokenizer files copied in.
+/// Copies the end-to-end checkpoint and the real tokenizer files into a temporary folder.
 fn model_with_tokenizer() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temporary folder");
     copy_folder(&model_fixture_dir(FIXTURE), dir.path());
@@ -357,7 +357,7 @@ fn prompt_without_tokenizer_files_is_error() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
-/// A Hugging Face cache in `home` (as `HF_HOME`) holding `files` for `id`.
+/// Builds a Hugging Face cache in `home` (used as `HF_HOME`) that contains `files` for `id`.
 fn build_hf_cache(home: &Path, id: &str, files: &[PathBuf]) {
     let revision = "0123456789abcdef0123456789abcdef01234567";
     let repo = home

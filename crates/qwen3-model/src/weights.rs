@@ -150,7 +150,7 @@ impl<S: TensorSource> Loader<'_, S> {
 
     /// Reads a PyTorch `[out, in]` weight as burn's `[in, out]`.
     ///
-    /// The transpose is done once on the host, so the device holds a
+    /// The transpose is done once on the host, so the device stores a
     /// contiguous `[in, out]` matrix. A transposed view would make the ndarray
     /// backend copy the whole weight on every matmul (measured: 0.1 tok/s
     /// decode on Qwen3-0.6B).

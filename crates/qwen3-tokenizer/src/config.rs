@@ -26,7 +26,7 @@ pub struct TokenizerConfig {
     pub unk_token: Option<String>,
     /// The Jinja chat template source.
     pub chat_template: Option<String>,
-    /// Where `chat_template` was read from, for error messages.
+    /// Path `chat_template` was read from, for error messages.
     pub chat_template_source: String,
 }
 

@@ -40,7 +40,7 @@ pub enum TokenizerError {
     InvalidJson {
         /// The rejected file.
         path: PathBuf,
-        /// What is wrong and where.
+        /// The problem and its location.
         message: String,
     },
 
@@ -69,7 +69,7 @@ pub enum TokenizerError {
     /// The chat template failed to parse or to render.
     #[error("chat template from {source_name}{}: {message}", line.map(|l| format!(", line {l}")).unwrap_or_default())]
     Template {
-        /// Where the template came from (a file path).
+        /// Source of the template (a file path).
         source_name: String,
         /// The 1-based template line of the failure, when known.
         line: Option<usize>,
@@ -82,7 +82,7 @@ pub enum TokenizerError {
     InvalidMessages {
         /// `messages` or `tools`, with the file name when there is one.
         what: String,
-        /// What is wrong, with the index of the offending entry.
+        /// The problem, with the index of the offending entry.
         message: String,
     },
 

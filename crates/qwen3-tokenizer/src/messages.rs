@@ -4,7 +4,7 @@ use serde_json::{Map, Value};
 
 use crate::error::TokenizerError;
 
-/// One message of a conversation, as the chat template sees it.
+/// One message of a conversation, as the chat template receives it.
 ///
 /// `content` is always a string: `null` or a missing `content` (which OpenAI
 /// clients send beside `tool_calls`) becomes `""`, and a list of text parts is
@@ -166,7 +166,7 @@ impl ChatMessage {
         })
     }
 
-    /// The message as the JSON object the chat template receives.
+    /// Converts the message to the JSON object the chat template receives.
     pub(crate) fn to_template_value(&self) -> Value {
         let mut object = Map::new();
         object.insert("role".into(), Value::String(self.role.clone()));

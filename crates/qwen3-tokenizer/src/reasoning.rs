@@ -161,7 +161,7 @@ impl ReasoningSplitter {
         (segments, output)
     }
 
-    /// Whether the stream is inside reasoning now.
+    /// Returns whether the stream is inside reasoning now.
     pub fn in_reasoning(&self) -> bool {
         self.state == State::Reasoning
     }

@@ -19,7 +19,7 @@ struct DumpOptions {
     sort_keys: bool,
 }
 
-/// The minijinja filter: `value | tojson(ensure_ascii=false, indent=none, separators=none, sort_keys=false)`.
+/// Implements the minijinja filter `value | tojson(ensure_ascii=false, indent=none, separators=none, sort_keys=false)`.
 pub(crate) fn tojson_filter(value: JinjaValue, kwargs: Kwargs) -> Result<JinjaValue, Error> {
     let options = DumpOptions::from_kwargs(&kwargs)?;
     kwargs.assert_all_used()?;

@@ -34,7 +34,7 @@ pub struct Qwen3Tokenizer {
     dir: PathBuf,
 }
 
-/// Why a tokenizer has no usable chat template.
+/// Reason a tokenizer has no usable chat template.
 #[derive(Debug, Clone)]
 enum TemplateUnavailable {
     Missing,
