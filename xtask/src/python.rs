@@ -9,6 +9,10 @@ use crate::workspace_root;
 
 /// Creates (once) a virtual environment under `.venv-reference/NAME` with the
 /// packages of `requirements`, and returns the path of its Python interpreter.
+///
+/// The requirements file pins every package, so pip installs it with
+/// `--no-deps`; `--no-cache-dir` keeps the downloaded wheels (gigabytes, for
+/// torch) from staying on disk after the install.
 pub fn ensure_venv(name: &str, requirements: &Path) -> Result<PathBuf> {
     let venv = workspace_root().join(".venv-reference").join(name);
     let python = venv.join("bin").join("python");
@@ -31,6 +35,8 @@ pub fn ensure_venv(name: &str, requirements: &Path) -> Result<PathBuf> {
             "install",
             "--quiet",
             "--disable-pip-version-check",
+            "--no-deps",
+            "--no-cache-dir",
             "-r",
         ])
         .arg(requirements))?;
