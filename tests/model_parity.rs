@@ -97,7 +97,10 @@ fn hidden_states_match_transformers() {
         let layer_len = seq * reference.hidden_size;
         for (layer, state) in states.into_iter().enumerate() {
             let expected = &reference.hidden_states[layer * layer_len..(layer + 1) * layer_len];
-            let diff = max_abs_diff(&values(state), expected);
+            // Relative to the largest value: the large-activations fixture has
+            // residual values above 1e4, where f32 steps are about 1e-3.
+            let scale = expected.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+            let diff = max_abs_diff(&values(state), expected) / scale;
             assert!(
                 diff <= REFERENCE_TOLERANCE,
                 "{name} on {device:?}, layer {layer}: max difference {diff:e}"

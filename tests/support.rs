@@ -119,6 +119,9 @@ pub struct ModelReference {
     pub hidden_states: Vec<f32>,
     /// The 20 greedy tokens generated after the input.
     pub greedy_ids: Vec<u32>,
+    /// Logits of each greedy step, `[20, vocab]` row-major: row `i` comes
+    /// from the input and `greedy_ids[..i]`.
+    pub greedy_logits: Vec<f32>,
     /// The 20 greedy tokens under the repetition penalty in `manifest.json`.
     pub greedy_ids_repetition_penalty: Vec<u32>,
     /// Vocabulary size (columns of `logits`).
@@ -159,6 +162,7 @@ pub fn model_reference(name: &str) -> ModelReference {
         logits: floats("logits"),
         hidden_states: floats("hidden_states"),
         greedy_ids: ids("greedy_ids"),
+        greedy_logits: floats("greedy_logits"),
         greedy_ids_repetition_penalty: ids("greedy_ids_repetition_penalty"),
         vocab_size: tensor("logits").shape()[1],
         hidden_size: tensor("hidden_states").shape()[2],

@@ -3,8 +3,9 @@
 Each fixture is a checkpoint folder in the Hugging Face layout plus
 `reference.safetensors` with what `Qwen3ForCausalLM` computes in float32 on
 that checkpoint: the input ids, the logits of every position, the hidden state
-after every decoder layer, 20 greedy tokens generated with the cache, and 20
-greedy tokens under a repetition penalty of 1.3.
+after every decoder layer, 20 greedy tokens generated with the cache with the
+logits of each of those steps, and 20 greedy tokens under a repetition penalty
+of 1.3.
 Run it through `cargo xtask model-fixtures`, which creates the virtual
 environment with the pinned versions.
 """
@@ -23,6 +24,9 @@ INPUT_IDS = [3, 17, 250, 101, 42, 7, 199, 64, 311, 5, 128, 90, 222, 11, 300, 56]
 GREEDY_TOKENS = 20
 REPETITION_PENALTY = 1.3
 MIN_MARGIN = 1e-3
+# The residual stream of this fixture must exceed this, so that f16 backends
+# show they keep it (and the squares RMSNorm sums) out of f16's range limit.
+LARGE_ACTIVATION = 1e4
 
 BASE = dict(
     vocab_size=384,
@@ -70,10 +74,17 @@ FIXTURES = {
         "transformers5",
         None,
     ),
+    # Untied, so the huge embedding does not also scale the logits.
+    "large-activations-f32": (dict(tie_word_embeddings=False), torch.float32, "hub", None),
 }
 
+# Standard deviation of the token embedding; 0.3 unless named here. 4000 puts
+# residual stream values above LARGE_ACTIVATION while every weight stays well
+# inside f16's range (65504).
+EMBED_STD = {"large-activations-f32": 4000.0}
 
-def randomize(model: Qwen3ForCausalLM, generator: torch.Generator) -> None:
+
+def randomize(model: Qwen3ForCausalLM, generator: torch.Generator, embed_std: float = 0.3) -> None:
     """Give weights scales that spread the logits out, and norm weights values near (not at) 1."""
     with torch.no_grad():
         for name, param in model.named_parameters():
@@ -82,7 +93,7 @@ def randomize(model: Qwen3ForCausalLM, generator: torch.Generator) -> None:
             elif param.dim() == 2 and "embed_tokens" in name:
                 # Tied heads reuse this matrix: std 0.3 keeps logits within about +-10,
                 # where f32 rounding stays far below the 1e-5 cache-consistency checks.
-                param.copy_(0.3 * torch.randn(param.shape, generator=generator))
+                param.copy_(embed_std * torch.randn(param.shape, generator=generator))
             elif param.dim() == 2:
                 fan_in = param.shape[1]
                 param.copy_(torch.randn(param.shape, generator=generator) * (1.5 / fan_in**0.5))
@@ -114,7 +125,7 @@ def make_fixture(out_dir: pathlib.Path, name: str, seed: int) -> dict:
         generator = torch.Generator().manual_seed(seed + attempt)
         config = Qwen3Config(**{**BASE, **overrides})
         model = Qwen3ForCausalLM(config).to(torch.float32).eval()
-        randomize(model, generator)
+        randomize(model, generator, EMBED_STD.get(name, 0.3))
         model = model.to(dtype)
 
         if folder.exists():
@@ -149,7 +160,9 @@ def make_fixture(out_dir: pathlib.Path, name: str, seed: int) -> dict:
                 return_dict_in_generate=True,
             )
         greedy = out.sequences[0, len(INPUT_IDS):]
-        step_margins = torch.stack([top2_margins(score[0]) for score in out.scores])
+        # Without sampling or a penalty, the scores are the raw logits of each step.
+        greedy_logits = torch.stack([score[0] for score in out.scores])
+        step_margins = top2_margins(greedy_logits)
 
         # Greedy after the repetition penalty, which transformers applies over
         # the prompt and the generated ids; `scores` are the penalized logits.
@@ -170,6 +183,9 @@ def make_fixture(out_dir: pathlib.Path, name: str, seed: int) -> dict:
         smallest = min(step_margins.min(), penalized_margins.min(), top2_margins(logits).min())
         if smallest < MIN_MARGIN:
             continue
+        largest_activation = float(max(h.abs().max() for h in hidden))
+        if name in EMBED_STD and largest_activation <= LARGE_ACTIVATION:
+            raise RuntimeError(f"{name}: largest residual value {largest_activation} is not above {LARGE_ACTIVATION}")
 
         save_file(
             {
@@ -177,6 +193,7 @@ def make_fixture(out_dir: pathlib.Path, name: str, seed: int) -> dict:
                 "logits": logits.contiguous(),
                 "hidden_states": torch.stack([h[0] for h in hidden]).contiguous(),
                 "greedy_ids": greedy.to(torch.int64).contiguous(),
+                "greedy_logits": greedy_logits.to(torch.float32).contiguous(),
                 "greedy_ids_repetition_penalty": penalized_greedy.to(torch.int64).contiguous(),
             },
             str(folder / "reference.safetensors"),
@@ -192,6 +209,7 @@ def make_fixture(out_dir: pathlib.Path, name: str, seed: int) -> dict:
             "min_penalized_greedy_margin": float(penalized_margins.min()),
             "repetition_penalty": REPETITION_PENALTY,
             "min_logit_margin": float(top2_margins(logits).min()),
+            "largest_activation": largest_activation,
         }
     raise RuntimeError(f"no seed gave top-1/top-2 margins above {MIN_MARGIN} for {name}")
 

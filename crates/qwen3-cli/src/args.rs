@@ -101,10 +101,11 @@ pub struct RuntimeArgs {
     pub device: Option<DeviceName>,
 
     /// Precision of weights and activations on the device. The checkpoint is
-    /// cast to it while loading; ndarray runs f32 only, and only f32 is
-    /// checked against transformers so far.
-    #[arg(long, value_enum, default_value_t = DTypeName::F32)]
-    pub dtype: DTypeName,
+    /// cast to it while loading; ndarray runs f32 only. Norms, softmax and the
+    /// residual stream stay in f32 whatever the choice. [default: f32 on the
+    /// CPU; on a GPU bf16 where it has bf16 arithmetic, otherwise f16]
+    #[arg(long, value_enum)]
+    pub dtype: Option<DTypeName>,
 }
 
 #[derive(Debug, Args)]

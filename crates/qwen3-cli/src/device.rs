@@ -11,6 +11,34 @@ pub enum DeviceName {
     Ndarray,
     /// burn-flex on the CPU (cargo feature `flex`, on by default).
     Flex,
+    /// Any GPU through wgpu with WGSL shaders: Vulkan, Metal or DirectX 12,
+    /// whichever the machine has (cargo feature `wgpu`).
+    Wgpu,
+    /// An Apple GPU through Metal with native MSL shaders (cargo feature `metal`).
+    Metal,
+    /// A GPU through Vulkan with SPIR-V shaders (cargo feature `vulkan`).
+    Vulkan,
+    /// An NVIDIA GPU through CUDA (cargo feature `cuda`).
+    Cuda,
+}
+
+impl DeviceName {
+    /// Whether the device runs on a GPU (through CubeCL).
+    pub fn is_gpu(self) -> bool {
+        !matches!(self, DeviceName::Ndarray | DeviceName::Flex)
+    }
+
+    /// The name as `--device` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceName::Ndarray => "ndarray",
+            DeviceName::Flex => "flex",
+            DeviceName::Wgpu => "wgpu",
+            DeviceName::Metal => "metal",
+            DeviceName::Vulkan => "vulkan",
+            DeviceName::Cuda => "cuda",
+        }
+    }
 }
 
 /// Weight and activation precision on the device.
@@ -20,11 +48,21 @@ pub enum DTypeName {
     F32,
     /// 16-bit IEEE float (flex only on the CPU).
     F16,
-    /// bfloat16, the dtype Qwen3 is published in (flex only on the CPU).
+    /// bfloat16, the dtype Qwen3 is published in (flex on the CPU; on a GPU
+    /// only where it has bf16 arithmetic: Metal and CUDA).
     Bf16,
 }
 
 impl DTypeName {
+    /// The name as `--dtype` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DTypeName::F32 => "f32",
+            DTypeName::F16 => "f16",
+            DTypeName::Bf16 => "bf16",
+        }
+    }
+
     /// Returns the burn dtype.
     pub fn dtype(self) -> DType {
         match self {
@@ -40,6 +78,25 @@ pub fn select_device(name: DeviceName) -> Result<Device> {
     match name {
         DeviceName::Ndarray => ndarray_device(),
         DeviceName::Flex => flex_device(),
+        DeviceName::Wgpu => wgpu_device(),
+        DeviceName::Metal => metal_device(),
+        DeviceName::Vulkan => vulkan_device(),
+        DeviceName::Cuda => cuda_device(),
+    }
+}
+
+/// Returns the dtype used when `--dtype` is absent: f32 on the CPU, where
+/// the 16-bit kernels are slower (docs/benchmarks.md); on a GPU bf16 where
+/// the device has bf16 arithmetic, else f16, else f32.
+pub fn default_dtype(device: &Device, name: DeviceName) -> DTypeName {
+    if !name.is_gpu() {
+        DTypeName::F32
+    } else if device.supports_dtype(DType::BF16) {
+        DTypeName::Bf16
+    } else if device.supports_dtype(DType::F16) {
+        DTypeName::F16
+    } else {
+        DTypeName::F32
     }
 }
 
@@ -77,19 +134,107 @@ fn flex_device() -> Result<Device> {
     bail!("--device flex is not compiled into this binary; rebuild with `--features flex`")
 }
 
-/// Checks that `device` runs `dtype`.
-pub fn check_dtype(device: &Device, name: DeviceName, dtype: DTypeName) -> Result<()> {
+/// Acquires a wgpu adapter on `api`, failing with the reason when the machine
+/// has none instead of panicking at the first tensor.
+#[cfg(feature = "wgpu")]
+fn wgpu_on(api: qwen3_model::burn::tensor::wgpu::WgpuBackend, name: DeviceName) -> Result<Device> {
+    Device::wgpu_options()
+        .graphics_api(api)
+        .init()
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "--device {}: no usable GPU adapter ({e}). Install the GPU's Vulkan or Metal driver; \
+                 on a machine without a GPU, Mesa's software Vulkan (Debian package mesa-vulkan-drivers) \
+                 works, slowly. Or use --device flex",
+                name.as_str()
+            )
+        })
+}
+
+#[cfg(feature = "wgpu")]
+fn wgpu_device() -> Result<Device> {
+    use qwen3_model::burn::tensor::wgpu::WgpuBackend;
+    wgpu_on(WgpuBackend::Auto, DeviceName::Wgpu)
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn wgpu_device() -> Result<Device> {
+    bail!("--device wgpu is not compiled into this binary; rebuild with `--features wgpu`")
+}
+
+#[cfg(feature = "metal")]
+fn metal_device() -> Result<Device> {
+    use qwen3_model::burn::tensor::wgpu::WgpuBackend;
+    wgpu_on(WgpuBackend::Metal, DeviceName::Metal)
+}
+
+#[cfg(not(feature = "metal"))]
+fn metal_device() -> Result<Device> {
+    bail!("--device metal is not compiled into this binary; rebuild with `--features metal`")
+}
+
+#[cfg(feature = "vulkan")]
+fn vulkan_device() -> Result<Device> {
+    use qwen3_model::burn::tensor::wgpu::WgpuBackend;
+    wgpu_on(WgpuBackend::Vulkan, DeviceName::Vulkan)
+}
+
+#[cfg(not(feature = "vulkan"))]
+fn vulkan_device() -> Result<Device> {
+    bail!("--device vulkan is not compiled into this binary; rebuild with `--features vulkan`")
+}
+
+/// The first CUDA GPU. burn connects lazily and panics when there is none,
+/// so a one-element tensor is read back here, where the panic can become an
+/// error.
+#[cfg(feature = "cuda")]
+fn cuda_device() -> Result<Device> {
+    use qwen3_model::burn::tensor::Tensor;
+    let probe = std::panic::catch_unwind(|| {
+        let device = Device::cuda(0);
+        let _ = Tensor::<1>::zeros([1], &device).into_data();
+        device
+    });
+    probe.map_err(|_| {
+        anyhow::anyhow!(
+            "--device cuda: no usable CUDA GPU (is the NVIDIA driver installed?); use --device flex"
+        )
+    })
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_device() -> Result<Device> {
+    bail!("--device cuda is not compiled into this binary; rebuild with `--features cuda`")
+}
+
+/// Opens the device of `--device` (or the default one) and settles the dtype
+/// of `--dtype` (or the device's default) on it.
+pub fn open(device: Option<DeviceName>, dtype: Option<DTypeName>) -> Result<(Device, DType)> {
+    let name = device.unwrap_or_else(default_device_name);
+    let device = select_device(name)?;
+    let dtype = resolve_dtype(&device, name, dtype)?;
+    tracing::debug!(
+        device = name.as_str(),
+        dtype = dtype.as_str(),
+        "device opened"
+    );
+    Ok((device, dtype.dtype()))
+}
+
+/// Returns `--dtype`, or the device's default when it is absent, after
+/// checking that `device` runs it.
+pub fn resolve_dtype(
+    device: &Device,
+    name: DeviceName,
+    dtype: Option<DTypeName>,
+) -> Result<DTypeName> {
+    let dtype = dtype.unwrap_or_else(|| default_dtype(device, name));
     if !device.supports_dtype(dtype.dtype()) {
         bail!(
             "--dtype {} is not supported on --device {}; use --dtype f32",
-            dtype
-                .to_possible_value()
-                .map(|v| v.get_name().to_string())
-                .unwrap_or_default(),
-            name.to_possible_value()
-                .map(|v| v.get_name().to_string())
-                .unwrap_or_default(),
+            dtype.as_str(),
+            name.as_str(),
         );
     }
-    Ok(())
+    Ok(dtype)
 }

@@ -18,7 +18,6 @@ use qwen3_tokenizer::{
 use qwen3_weights::Checkpoint;
 
 use crate::args::{RuntimeArgs, SamplingArgs};
-use crate::device::{check_dtype, default_device_name, select_device};
 
 /// Set by Ctrl-C while an answer is being generated.
 pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -60,9 +59,7 @@ impl Runner {
     /// present, its tokenizer.
     pub fn load(model_dir: &Path, runtime: &RuntimeArgs, need_tokenizer: bool) -> Result<Self> {
         let start = Instant::now();
-        let device_name = runtime.device.unwrap_or_else(default_device_name);
-        let device = select_device(device_name)?;
-        check_dtype(&device, device_name, runtime.dtype)?;
+        let (device, dtype) = crate::device::open(runtime.device, runtime.dtype)?;
 
         let checkpoint = Checkpoint::open(model_dir)?;
         let tokenizer = if need_tokenizer || model_dir.join(TOKENIZER_FILE).is_file() {
@@ -72,13 +69,12 @@ impl Runner {
         };
 
         let bar = progress_bar();
-        let (model, _) =
-            checkpoint.load_with_progress(&device, runtime.dtype.dtype(), &mut |done, total| {
-                if let Some(bar) = &bar {
-                    bar.set_length(total as u64);
-                    bar.set_position(done as u64);
-                }
-            })?;
+        let (model, _) = checkpoint.load_with_progress(&device, dtype, &mut |done, total| {
+            if let Some(bar) = &bar {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            }
+        })?;
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }

@@ -199,6 +199,34 @@ fn device_not_compiled_in_names_feature() {
     assert_clean_failure(&output, "--features flex");
 }
 
+/// The GPU devices exist in every build; without their cargo feature they
+/// name it. Default builds have none of them.
+#[test]
+fn gpu_device_not_compiled_in_names_feature() {
+    let model = model_fixture_dir("tied-gqa-f32").display().to_string();
+    let devices = [
+        ("wgpu", cfg!(feature = "wgpu")),
+        ("metal", cfg!(feature = "metal")),
+        ("vulkan", cfg!(feature = "vulkan")),
+        ("cuda", cfg!(feature = "cuda")),
+    ];
+    for (device, compiled_in) in devices {
+        if compiled_in {
+            continue;
+        }
+        let output = qwen3(&[
+            "score",
+            "--model",
+            &model,
+            "--input-ids",
+            "1,2",
+            "--device",
+            device,
+        ]);
+        assert_clean_failure(&output, &format!("rebuild with `--features {device}`"));
+    }
+}
+
 #[test]
 fn dtype_unsupported_on_ndarray() {
     let model = model_fixture_dir("tied-gqa-f32").display().to_string();

@@ -2,7 +2,9 @@
 
 use burn::module::Module;
 use burn::nn::Linear;
-use burn::tensor::{Bool, DType, Tensor, TensorData, activation};
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{Bool, DType, Device, Tensor, TensorData, activation};
 
 use crate::cache::KvCache;
 use crate::norm::RmsNorm;
@@ -72,6 +74,13 @@ impl Attention {
         let (keys, values) = cache.update(layer, k, v);
         let total = offset + seq;
 
+        if runs_on_cubecl(&q.device()) {
+            let attended = fused(q, keys, values, groups, offset)
+                .swap_dims(1, 2)
+                .reshape([batch, seq, heads * head_dim]);
+            return self.o_proj.forward(attended);
+        }
+
         // 4. Group query heads by the key/value head they share, so no key or
         //    value is copied: [1, kv_heads, groups * seq, head_dim]. Query head
         //    h uses key/value head h / groups, as `repeat_kv` in transformers.
@@ -97,6 +106,77 @@ impl Attention {
     }
 }
 
+/// Attention through burn's `attention` operation, which CubeCL backends run
+/// as a flash kernel (scores and softmax accumulated in f32) when autotune
+/// finds it fastest. That kernel needs as many key and value heads as query
+/// heads and no explicit scale, so the cached heads are expanded here and the
+/// default scale `1/sqrt(head_dim)` is Qwen3's. `q` is `[1, heads, seq,
+/// head_dim]`, `keys` and `values` `[1, kv_heads, total, head_dim]`; returns
+/// `[1, heads, seq, head_dim]`.
+fn fused(
+    q: Tensor<4>,
+    keys: Tensor<4>,
+    values: Tensor<4>,
+    groups: usize,
+    offset: usize,
+) -> Tensor<4> {
+    let [batch, heads, seq, head_dim] = q.dims();
+    let total = keys.dims()[2];
+    let expand = |t: Tensor<4>| -> Tensor<4> {
+        if groups == 1 {
+            return t;
+        }
+        let kv_heads = t.dims()[1];
+        // Query head h reads key/value head h / groups, as `repeat_kv`.
+        t.unsqueeze_dim::<5>(2)
+            .expand([batch, kv_heads, groups, total, head_dim])
+            .reshape([batch, heads, total, head_dim])
+    };
+    let (mask, is_causal) = match (seq, offset) {
+        // One new token sees every cached one.
+        (1, _) => (None, false),
+        // burn's causal flag aligns the first query with the first key,
+        // which holds only when the cache was empty.
+        (_, 0) => (None, true),
+        _ => {
+            let mask = causal_mask(1, seq, offset, total, &q.device());
+            (
+                Some(mask.unsqueeze::<4>().expand([batch, heads, seq, total])),
+                false,
+            )
+        }
+    };
+    let options = AttentionModuleOptions {
+        scale: None,
+        softcap: None,
+        is_causal,
+    };
+    attention(q, expand(keys), expand(values), mask, None, options)
+}
+
+/// Whether `device` belongs to a CubeCL backend (wgpu, Metal, Vulkan, CUDA).
+fn runs_on_cubecl(device: &Device) -> bool {
+    #[cfg(any(
+        feature = "wgpu",
+        feature = "metal",
+        feature = "vulkan",
+        feature = "cuda"
+    ))]
+    {
+        matches!(device.as_dispatch(), burn::backend::DispatchDevice::Cube(_))
+    }
+    #[cfg(not(any(
+        feature = "wgpu",
+        feature = "metal",
+        feature = "vulkan",
+        feature = "cuda"
+    )))]
+    {
+        let _ = device;
+        false
+    }
+}
+
 /// Builds the mask that is `true` where a query may not attend to a key. Row
 /// `g * seq + i` is the query at position `offset + i`, which attends to keys
 /// `0..=offset + i`. Shape `[groups * seq, total]`.
@@ -105,7 +185,7 @@ fn causal_mask(
     seq: usize,
     offset: usize,
     total: usize,
-    device: &burn::tensor::Device,
+    device: &Device,
 ) -> Tensor<2, Bool> {
     let mut mask = Vec::with_capacity(groups * seq * total);
     for _ in 0..groups {

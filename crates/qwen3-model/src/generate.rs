@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use burn::tensor::DType;
+use burn::tensor::{DType, Tensor};
 
 use crate::cache::KvCache;
 use crate::error::ModelError;
@@ -94,7 +94,7 @@ pub fn generate(
     let mut context: Vec<u32> = prompt.to_vec();
     let mut generated: Vec<u32> = Vec::new();
 
-    let mut logits = last_row(model.forward(prompt, cache, Logits::Last)?)?;
+    let mut logits = model.forward(prompt, cache, Logits::Last)?;
     let mut first_token_at = None;
     let mut sampled_tokens = 0;
 
@@ -102,7 +102,11 @@ pub fn generate(
         if generated.len() >= options.max_new_tokens {
             break FinishReason::MaxNewTokens;
         }
-        let token = sampler.sample(&logits, &context, &generated);
+        let token = if sampler.needs_logits() {
+            sampler.sample(&last_row(logits)?, &context, &generated)
+        } else {
+            device_argmax(logits)?
+        };
         first_token_at.get_or_insert_with(Instant::now);
         sampled_tokens += 1;
         generated.push(token);
@@ -126,7 +130,7 @@ pub fn generate(
         if cache.len() + feed.len() > cache.capacity() {
             break FinishReason::ContextFull;
         }
-        logits = last_row(model.forward(&feed, cache, Logits::Last)?)?;
+        logits = model.forward(&feed, cache, Logits::Last)?;
     };
 
     let end = Instant::now();
@@ -141,8 +145,21 @@ pub fn generate(
     })
 }
 
+/// The index of the largest logit of the last row of `[positions, vocab]`
+/// logits, computed on the device; only the index is read back.
+fn device_argmax(logits: Tensor<2>) -> Result<u32, ModelError> {
+    let [positions, _] = logits.dims();
+    let index = logits.narrow(0, positions - 1, 1).argmax(1);
+    index
+        .into_data()
+        .iter::<i64>()
+        .next()
+        .map(|id| id as u32)
+        .ok_or_else(|| ModelError::DeviceRead("argmax returned no index".into()))
+}
+
 /// Copies the last row of `[positions, vocab]` logits to the host as f32.
-fn last_row(logits: burn::tensor::Tensor<2>) -> Result<Vec<f32>, ModelError> {
+fn last_row(logits: Tensor<2>) -> Result<Vec<f32>, ModelError> {
     let [positions, _] = logits.dims();
     let row = logits.narrow(0, positions - 1, 1).cast(DType::F32);
     row.into_data()

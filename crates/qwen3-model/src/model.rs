@@ -26,7 +26,8 @@ pub struct DecoderLayer {
 }
 
 impl DecoderLayer {
-    /// Applies the layer: `[1, seq, hidden]` to `[1, seq, hidden]`.
+    /// Applies the layer to the residual stream `x`, `[1, seq, hidden]` in
+    /// f32; attention and the MLP run in the compute dtype of the weights.
     pub fn forward(
         &self,
         x: Tensor<3>,
@@ -37,11 +38,11 @@ impl DecoderLayer {
         let attended =
             self.self_attn
                 .forward(self.input_layernorm.forward(x.clone()), rope, cache, layer);
-        let x = x + attended;
+        let x = x + attended.cast(DType::F32);
         let transformed = self
             .mlp
             .forward(self.post_attention_layernorm.forward(x.clone()));
-        x + transformed
+        x + transformed.cast(DType::F32)
     }
 }
 
@@ -70,8 +71,8 @@ pub enum Logits {
 pub struct ForwardOutput {
     /// Logits, `[positions, vocab_size]`, in the compute dtype.
     pub logits: Tensor<2>,
-    /// Hidden state after each decoder layer, `[seq, hidden_size]` each,
-    /// when requested.
+    /// Hidden state after each decoder layer, `[seq, hidden_size]` each in
+    /// f32, when requested.
     pub hidden_states: Option<Vec<Tensor<2>>>,
 }
 
@@ -159,7 +160,10 @@ impl Qwen3ForCausalLM {
 
         let ids: Vec<i64> = input_ids.iter().map(|&id| i64::from(id)).collect();
         let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, seq]), &device);
-        let mut x = self.model.embed_tokens.forward(ids);
+        // The residual stream stays in f32 whatever the compute dtype: in f16
+        // its values can pass the largest finite f16 (65504), and it is only
+        // `[seq, hidden]`, small next to the weights.
+        let mut x = self.model.embed_tokens.forward(ids).cast(DType::F32);
 
         let mut hidden_states = keep_hidden_states.then(Vec::new);
         for (index, layer) in self.model.layers.iter().enumerate() {

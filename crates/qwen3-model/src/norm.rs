@@ -6,9 +6,10 @@ use burn::tensor::{DType, Tensor};
 /// Root-mean-square normalization with a learned scale `weight`.
 ///
 /// The mean of squares and the scaling run in f32 whatever the input dtype,
-/// then the result is cast back and multiplied by `weight`, in that order, as
-/// `Qwen3RMSNorm` does in `transformers`. In f16 the squares of the residual
-/// stream would overflow otherwise.
+/// then the result is cast to the dtype of `weight` and multiplied by it, in
+/// that order, as `Qwen3RMSNorm` does in `transformers`. In f16 the squares of
+/// the residual stream would overflow otherwise. The input may be the f32
+/// residual stream; the output is always in the compute dtype.
 #[derive(Module, Debug)]
 pub struct RmsNorm {
     /// Scale per channel, `[dim]`.
@@ -29,12 +30,13 @@ impl RmsNorm {
 
     /// Normalizes the last dimension: `[..., dim]` to `[..., dim]`.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        let dtype = x.dtype();
+        let weight = self.weight.val();
+        let dtype = weight.dtype();
         let x = x.cast(DType::F32);
         let inverse_rms = (x.clone().square().mean_dim(D - 1) + self.eps)
             .sqrt()
             .recip();
         let normalized = (x * inverse_rms).cast(dtype);
-        normalized * self.weight.val().unsqueeze()
+        normalized * weight.unsqueeze()
     }
 }

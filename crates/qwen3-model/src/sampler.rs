@@ -100,6 +100,15 @@ impl Sampler {
         &self.params
     }
 
+    /// Whether choosing a token needs the logits on the host. Plain greedy
+    /// decoding does not: the device computes the argmax and only the token id
+    /// crosses over.
+    pub fn needs_logits(&self) -> bool {
+        !(self.params.greedy
+            && self.params.repetition_penalty == 1.0
+            && self.params.presence_penalty == 0.0)
+    }
+
     /// Chooses the next token from one row of logits. `context` is the prompt
     /// and generated ids (for the repetition penalty), `generated` the
     /// generated ids alone (for the presence penalty).

@@ -9,7 +9,6 @@ use qwen3_model::burn::tensor::DType;
 use qwen3_weights::Checkpoint;
 
 use crate::args::{Format, ScoreArgs};
-use crate::device::{check_dtype, default_device_name, select_device};
 
 pub fn run(args: &ScoreArgs, out: &mut impl Write) -> Result<()> {
     let ids = &args.input_ids;
@@ -20,13 +19,11 @@ pub fn run(args: &ScoreArgs, out: &mut impl Write) -> Result<()> {
         );
     }
 
-    let device_name = args.runtime.device.unwrap_or_else(default_device_name);
-    let device = select_device(device_name)?;
-    check_dtype(&device, device_name, args.runtime.dtype)?;
+    let (device, dtype) = crate::device::open(args.runtime.device, args.runtime.dtype)?;
 
     let model_dir = crate::model_source::resolve(&args.model.model)?;
     let checkpoint = Checkpoint::open(&model_dir)?;
-    let (model, _) = checkpoint.load(&device, args.runtime.dtype.dtype())?;
+    let (model, _) = checkpoint.load(&device, dtype)?;
 
     let mut cache = model.new_cache(ids.len()).with_context(|| {
         format!(
