@@ -1,6 +1,6 @@
 //! The model on burn's wgpu backend against `transformers`, on the tiny
 //! fixtures of `cargo xtask model-fixtures`. Without a GPU, Mesa's software
-//! Vulkan (lavapipe) runs it; every new kernel then takes seconds to compile,
+//! Vulkan (lavapipe) runs it. Every new kernel then takes seconds to compile,
 //! so all fixtures share one device and one process.
 
 use std::sync::OnceLock;
@@ -12,7 +12,7 @@ use qwen3_model::{
 use qwen3_tests::{max_abs_diff, model_fixture_dir, model_fixture_names, model_reference};
 use qwen3_weights::Checkpoint;
 
-/// Logits within this of `transformers` in f32 (the bound).
+/// Largest allowed difference from the `transformers` logits in f32.
 const F32_TOLERANCE: f32 = 1e-3;
 /// In f16, the argmax must match the reference where its top-1/top-2 margin
 /// is above this.

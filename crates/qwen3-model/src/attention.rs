@@ -113,6 +113,10 @@ impl Attention {
 /// default scale `1/sqrt(head_dim)` is Qwen3's. `q` is `[1, heads, seq,
 /// head_dim]`, `keys` and `values` `[1, kv_heads, total, head_dim]`; returns
 /// `[1, heads, seq, head_dim]`.
+///
+/// NOTE: when autotune picks burn's unfused kernels instead, they take the
+/// softmax in the compute dtype, f16 included. The f16 tests do not tell
+/// which of the two ran.
 fn fused(
     q: Tensor<4>,
     keys: Tensor<4>,
@@ -133,7 +137,7 @@ fn fused(
             .reshape([batch, heads, total, head_dim])
     };
     let (mask, is_causal) = match (seq, offset) {
-        // One new token sees every cached one.
+        // One new token attends to every cached one.
         (1, _) => (None, false),
         // burn's causal flag aligns the first query with the first key,
         // which holds only when the cache was empty.

@@ -145,8 +145,8 @@ pub fn generate(
     })
 }
 
-/// The index of the largest logit of the last row of `[positions, vocab]`
-/// logits, computed on the device; only the index is read back.
+/// Returns the index of the largest logit in the last row of `[positions,
+/// vocab]` logits. The device computes it, and only the index is read back.
 fn device_argmax(logits: Tensor<2>) -> Result<u32, ModelError> {
     let [positions, _] = logits.dims();
     let index = logits.narrow(0, positions - 1, 1).argmax(1);

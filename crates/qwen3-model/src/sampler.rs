@@ -100,9 +100,9 @@ impl Sampler {
         &self.params
     }
 
-    /// Whether choosing a token needs the logits on the host. Plain greedy
-    /// decoding does not: the device computes the argmax and only the token id
-    /// crosses over.
+    /// Returns whether choosing a token needs the logits on the host. Plain
+    /// greedy decoding does not, because the device computes the argmax and
+    /// only the token id is read back.
     pub fn needs_logits(&self) -> bool {
         !(self.params.greedy
             && self.params.repetition_penalty == 1.0
