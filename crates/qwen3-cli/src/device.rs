@@ -184,9 +184,13 @@ fn vulkan_device() -> Result<Device> {
     bail!("--device vulkan is not compiled into this binary; rebuild with `--features vulkan`")
 }
 
-/// The first CUDA GPU. burn connects lazily and panics when there is none,
-/// so a one-element tensor is read back here, where the panic can become an
-/// error.
+/// Returns the first CUDA GPU. burn connects lazily and panics when there is
+/// none, so a one-element tensor is read back here, where the panic can become
+/// an error.
+///
+/// NOTE: never compiled by this project's CI: cubecl's CUDA runtime downloads
+/// an LLVM bundle while building, and the CI machines reach only package
+/// registries.
 #[cfg(feature = "cuda")]
 fn cuda_device() -> Result<Device> {
     use qwen3_model::burn::tensor::Tensor;
