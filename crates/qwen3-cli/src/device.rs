@@ -234,10 +234,16 @@ pub fn resolve_dtype(
 ) -> Result<DTypeName> {
     let dtype = dtype.unwrap_or_else(|| default_dtype(device, name));
     if !device.supports_dtype(dtype.dtype()) {
+        let supported: Vec<&str> = [DTypeName::F32, DTypeName::F16, DTypeName::Bf16]
+            .into_iter()
+            .filter(|d| device.supports_dtype(d.dtype()))
+            .map(DTypeName::as_str)
+            .collect();
         bail!(
-            "--dtype {} is not supported on --device {}; use --dtype f32",
+            "--dtype {} is not supported on --device {}; use one of: {}",
             dtype.as_str(),
             name.as_str(),
+            supported.join(", "),
         );
     }
     Ok(dtype)
