@@ -40,9 +40,13 @@ fn main() -> ExitCode {
 }
 
 /// Logs go to stderr; `RUST_LOG` sets the level (default `warn`).
+///
+/// The default silences `wgpu_hal`: it logs an ERROR for every graphics API
+/// it probes and does not find (EGL on a Vulkan machine, for one), on runs
+/// that then work. A missing adapter still fails with its own message.
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,wgpu_hal=off"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
