@@ -11,7 +11,7 @@ use crate::workspace_root;
 /// packages of `requirements`, and returns the path of its Python interpreter.
 ///
 /// The requirements file pins every package, so pip installs it with
-/// `--no-deps`; `--no-cache-dir` keeps the downloaded wheels (gigabytes, for
+/// `--no-deps`. `--no-cache-dir` stops the downloaded wheels (gigabytes, for
 /// torch) from staying on disk after the install.
 pub fn ensure_venv(name: &str, requirements: &Path) -> Result<PathBuf> {
     let venv = workspace_root().join(".venv-reference").join(name);

@@ -23,21 +23,9 @@ pub enum DeviceName {
 }
 
 impl DeviceName {
-    /// Whether the device runs on a GPU (through CubeCL).
+    /// Returns whether the device is a GPU (run through CubeCL).
     pub fn is_gpu(self) -> bool {
         !matches!(self, DeviceName::Ndarray | DeviceName::Flex)
-    }
-
-    /// The name as `--device` spells it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeviceName::Ndarray => "ndarray",
-            DeviceName::Flex => "flex",
-            DeviceName::Wgpu => "wgpu",
-            DeviceName::Metal => "metal",
-            DeviceName::Vulkan => "vulkan",
-            DeviceName::Cuda => "cuda",
-        }
     }
 }
 
@@ -54,15 +42,6 @@ pub enum DTypeName {
 }
 
 impl DTypeName {
-    /// The name as `--dtype` spells it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DTypeName::F32 => "f32",
-            DTypeName::F16 => "f16",
-            DTypeName::Bf16 => "bf16",
-        }
-    }
-
     /// Returns the burn dtype.
     pub fn dtype(self) -> DType {
         match self {
@@ -85,9 +64,9 @@ pub fn select_device(name: DeviceName) -> Result<Device> {
     }
 }
 
-/// Returns the dtype used when `--dtype` is absent: f32 on the CPU, where
-/// the 16-bit kernels are slower (docs/benchmarks.md); on a GPU bf16 where
-/// the device has bf16 arithmetic, else f16, else f32.
+/// Returns the dtype used when `--dtype` is absent. On the CPU that is f32,
+/// because burn's 16-bit CPU kernels are slower (docs/benchmarks.md). On a GPU
+/// it is bf16 where the device has bf16 arithmetic, else f16, else f32.
 pub fn default_dtype(device: &Device, name: DeviceName) -> DTypeName {
     if !name.is_gpu() {
         DTypeName::F32
@@ -146,7 +125,7 @@ fn wgpu_on(api: qwen3_model::burn::tensor::wgpu::WgpuBackend, name: DeviceName) 
                 "--device {}: no usable GPU adapter ({e}). Install the GPU's Vulkan or Metal driver; \
                  on a machine without a GPU, Mesa's software Vulkan (Debian package mesa-vulkan-drivers) \
                  works, slowly. Or use --device flex",
-                name.as_str()
+                flag_value(name)
             )
         })
 }
@@ -218,8 +197,8 @@ pub fn open(device: Option<DeviceName>, dtype: Option<DTypeName>) -> Result<(Dev
     let device = select_device(name)?;
     let dtype = resolve_dtype(&device, name, dtype)?;
     tracing::debug!(
-        device = name.as_str(),
-        dtype = dtype.as_str(),
+        device = %flag_value(name),
+        dtype = %flag_value(dtype),
         "device opened"
     );
     Ok((device, dtype.dtype()))
@@ -234,17 +213,25 @@ pub fn resolve_dtype(
 ) -> Result<DTypeName> {
     let dtype = dtype.unwrap_or_else(|| default_dtype(device, name));
     if !device.supports_dtype(dtype.dtype()) {
-        let supported: Vec<&str> = [DTypeName::F32, DTypeName::F16, DTypeName::Bf16]
+        let supported: Vec<String> = [DTypeName::F32, DTypeName::F16, DTypeName::Bf16]
             .into_iter()
             .filter(|d| device.supports_dtype(d.dtype()))
-            .map(DTypeName::as_str)
+            .map(flag_value)
             .collect();
         bail!(
             "--dtype {} is not supported on --device {}; use one of: {}",
-            dtype.as_str(),
-            name.as_str(),
+            flag_value(dtype),
+            flag_value(name),
             supported.join(", "),
         );
     }
     Ok(dtype)
+}
+
+/// Returns a `--device` or `--dtype` value as the command line spells it.
+fn flag_value(value: impl ValueEnum) -> String {
+    value
+        .to_possible_value()
+        .map(|v| v.get_name().to_owned())
+        .unwrap_or_default()
 }

@@ -2,41 +2,16 @@
 //! Qwen3 vocabulary, the real tokenizer and chat template, against the tokens
 //! and text `transformers` generated greedily (`cargo xtask model-fixtures`).
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use common::{FIXTURE, model_with_tokenizer, reference_case};
 use qwen3_tests::{model_fixture_dir, tokenizer_dir};
 use qwen3_tokenizer::{ChatMessage, Qwen3Tokenizer, TemplateOptions};
 use serde_json::Value;
-
-const FIXTURE: &str = "e2e-full-vocab-bf16";
-
-/// Copies the end-to-end checkpoint and the real tokenizer files into a temporary folder.
-fn model_with_tokenizer() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temporary folder");
-    copy_folder(&model_fixture_dir(FIXTURE), dir.path());
-    copy_folder(&tokenizer_dir(), dir.path());
-    dir
-}
-
-fn copy_folder(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).expect("folder") {
-        let path = entry.expect("entry").path();
-        std::fs::copy(&path, to.join(path.file_name().expect("file name"))).expect("copy");
-    }
-}
-
-fn reference_case(name: &str) -> Value {
-    let path = model_fixture_dir(FIXTURE).join("reference.json");
-    let reference: Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).expect("reference.json"))
-            .expect("JSON");
-    reference["cases"]
-        .as_array()
-        .and_then(|cases| cases.iter().find(|case| case["name"] == name).cloned())
-        .unwrap_or_else(|| panic!("no reference case {name}"))
-}
 
 fn ids(value: &Value) -> Vec<u32> {
     value

@@ -4,36 +4,13 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::{qwen3, stdout_of};
-use qwen3_tests::{model_fixture_dir, tokenizer_dir};
+use common::{model_with_tokenizer, qwen3, reference_case, stdout_of};
 use serde_json::Value;
-
-const FIXTURE: &str = "e2e-full-vocab-bf16";
-
-fn copy_folder(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).expect("folder") {
-        let path = entry.expect("entry").path();
-        std::fs::copy(&path, to.join(path.file_name().expect("file name"))).expect("copy");
-    }
-}
 
 #[test]
 fn generate_on_wgpu_matches_transformers() {
-    let dir = tempfile::tempdir().expect("temporary folder");
-    copy_folder(&model_fixture_dir(FIXTURE), dir.path());
-    copy_folder(&tokenizer_dir(), dir.path());
-    let reference: Value = serde_json::from_str(
-        &std::fs::read_to_string(model_fixture_dir(FIXTURE).join("reference.json"))
-            .expect("reference.json"),
-    )
-    .expect("JSON");
-    let case = reference["cases"]
-        .as_array()
-        .and_then(|cases| cases.iter().find(|c| c["name"] == "thinking_unspecified"))
-        .expect("reference case")
-        .clone();
+    let dir = model_with_tokenizer();
+    let case = reference_case("thinking_unspecified");
 
     let model = dir.path().display().to_string();
     let output = qwen3(&[

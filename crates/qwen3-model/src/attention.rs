@@ -158,7 +158,7 @@ fn fused(
     attention(q, expand(keys), expand(values), mask, None, options)
 }
 
-/// Whether `device` belongs to a CubeCL backend (wgpu, Metal, Vulkan, CUDA).
+/// Returns whether `device` belongs to a CubeCL backend (wgpu, Metal, Vulkan, CUDA).
 fn runs_on_cubecl(device: &Device) -> bool {
     #[cfg(any(
         feature = "wgpu",
