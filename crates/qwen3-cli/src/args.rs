@@ -26,6 +26,9 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Talk with the model in the terminal, keeping the conversation history.
     Chat(ChatArgs),
+    /// Measure load time, time to first token, prefill and decode speed and
+    /// peak memory on a fixed greedy workload.
+    Bench(BenchArgs),
 }
 
 /// Output format of commands that print data.
@@ -100,12 +103,19 @@ pub struct RuntimeArgs {
     #[arg(long, value_enum)]
     pub device: Option<DeviceName>,
 
-    /// Precision of weights and activations on the device. The checkpoint is
-    /// cast to it while loading; ndarray runs f32 only. Norms, softmax and the
-    /// residual stream stay in f32 whatever the choice. [default: f32 on the
-    /// CPU; on a GPU bf16 where it has bf16 arithmetic, otherwise f16]
+    /// Precision of the weights. The checkpoint is cast to it while loading,
+    /// or used in place from the file when it already has it. On the CPU the
+    /// activations are f32 whatever the choice; on a GPU they take this
+    /// dtype, with norms, softmax and the residual stream in f32. [default:
+    /// the checkpoint's dtype on the CPU; on a GPU bf16 where it has bf16
+    /// arithmetic, otherwise f16]
     #[arg(long, value_enum)]
     pub dtype: Option<DTypeName>,
+
+    /// CPU threads for the matrix products and burn's CPU backends.
+    /// [default: one per core, or RAYON_NUM_THREADS]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
 }
 
 #[derive(Debug, Args)]
@@ -277,6 +287,43 @@ pub struct ChatArgs {
 
     #[command(flatten)]
     pub sampling: SamplingArgs,
+
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+
+    /// Length of the prompt, made of fixed ids spread over the vocabulary.
+    #[arg(long, value_name = "N", default_value_t = 32, conflicts_with = "input_ids",
+        value_parser = clap::value_parser!(u32).range(1..))]
+    pub prompt_tokens: u32,
+
+    /// Prompt token ids, comma-separated, in place of --prompt-tokens.
+    #[arg(long, value_name = "IDS", value_delimiter = ',', num_args = 1..)]
+    pub input_ids: Option<Vec<u32>>,
+
+    /// Tokens to generate per run, greedily and ignoring end-of-sequence, so
+    /// every run decodes exactly this many. The first comes from the
+    /// prefill; decode speed is measured over the others.
+    #[arg(long, value_name = "N", default_value_t = 64,
+        value_parser = clap::value_parser!(u32).range(2..))]
+    pub new_tokens: u32,
+
+    /// Times the whole workload (load, prefill, decode) is repeated; figures
+    /// are the median and range over the runs.
+    #[arg(long, value_name = "N", default_value_t = 3,
+        value_parser = clap::value_parser!(u32).range(1..))]
+    pub runs: u32,
+
+    /// `text`: one line per figure. `json`: one object with the keys load_s,
+    /// ttft_s, prefill_tok_s, decode_tok_s ({median, min, max} each),
+    /// peak_rss_bytes, model, dtype, device, threads and the workload.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 
     #[command(flatten)]
     pub runtime: RuntimeArgs,

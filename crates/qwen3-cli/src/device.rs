@@ -3,6 +3,7 @@
 use anyhow::{Result, bail};
 use clap::ValueEnum;
 use qwen3_model::burn::tensor::{DType, Device};
+use qwen3_model::supports_weight_dtype;
 
 /// Backends the binary can be built with; `--device` accepts those compiled in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -34,10 +35,10 @@ impl DeviceName {
 pub enum DTypeName {
     /// 32-bit float: supported everywhere, twice the memory of the 16-bit checkpoints.
     F32,
-    /// 16-bit IEEE float (flex only on the CPU).
+    /// 16-bit IEEE float weights (on the CPU, activations stay f32).
     F16,
-    /// bfloat16, the dtype Qwen3 is published in (flex on the CPU; on a GPU
-    /// only where it has bf16 arithmetic: Metal and CUDA).
+    /// bfloat16, the dtype Qwen3 is published in (on the CPU as weights with
+    /// f32 activations; on a GPU only where it has bf16 arithmetic: Metal and CUDA).
     Bf16,
 }
 
@@ -64,12 +65,17 @@ pub fn select_device(name: DeviceName) -> Result<Device> {
     }
 }
 
-/// Returns the dtype used when `--dtype` is absent. On the CPU that is f32,
-/// because burn's 16-bit CPU kernels are slower (docs/benchmarks.md). On a GPU
-/// it is bf16 where the device has bf16 arithmetic, else f16, else f32.
-pub fn default_dtype(device: &Device, name: DeviceName) -> DTypeName {
+/// Returns the dtype used when `--dtype` is absent. On the CPU that is the
+/// dtype of the checkpoint (`stored`, f32 when unknown), so its weights are
+/// used in place without a converted copy. On a GPU it is bf16 where the
+/// device has bf16 arithmetic, else f16, else f32.
+pub fn default_dtype(device: &Device, name: DeviceName, stored: Option<DType>) -> DTypeName {
     if !name.is_gpu() {
-        DTypeName::F32
+        match stored {
+            Some(DType::BF16) => DTypeName::Bf16,
+            Some(DType::F16) => DTypeName::F16,
+            _ => DTypeName::F32,
+        }
     } else if device.supports_dtype(DType::BF16) {
         DTypeName::Bf16
     } else if device.supports_dtype(DType::F16) {
@@ -191,11 +197,15 @@ fn cuda_device() -> Result<Device> {
 }
 
 /// Opens the device of `--device` (or the default one) and settles the dtype
-/// of `--dtype` (or the device's default) on it.
-pub fn open(device: Option<DeviceName>, dtype: Option<DTypeName>) -> Result<(Device, DType)> {
+/// of `--dtype` (or the device's default for a checkpoint stored in `stored`) on it.
+pub fn open(
+    device: Option<DeviceName>,
+    dtype: Option<DTypeName>,
+    stored: Option<DType>,
+) -> Result<(Device, DType)> {
     let name = device.unwrap_or_else(default_device_name);
     let device = select_device(name)?;
-    let dtype = resolve_dtype(&device, name, dtype)?;
+    let dtype = resolve_dtype(&device, name, dtype, stored)?;
     tracing::debug!(
         device = %flag_value(name),
         dtype = %flag_value(dtype),
@@ -210,12 +220,13 @@ pub fn resolve_dtype(
     device: &Device,
     name: DeviceName,
     dtype: Option<DTypeName>,
+    stored: Option<DType>,
 ) -> Result<DTypeName> {
-    let dtype = dtype.unwrap_or_else(|| default_dtype(device, name));
-    if !device.supports_dtype(dtype.dtype()) {
+    let dtype = dtype.unwrap_or_else(|| default_dtype(device, name, stored));
+    if !supports_weight_dtype(device, dtype.dtype()) {
         let supported: Vec<String> = [DTypeName::F32, DTypeName::F16, DTypeName::Bf16]
             .into_iter()
-            .filter(|d| device.supports_dtype(d.dtype()))
+            .filter(|d| supports_weight_dtype(device, d.dtype()))
             .map(flag_value)
             .collect();
         bail!(
@@ -228,8 +239,31 @@ pub fn resolve_dtype(
     Ok(dtype)
 }
 
+/// Sizes rayon's global thread pool, which runs the CPU matrix products
+/// and burn's CPU backends, to `--threads`; without it rayon takes
+/// `RAYON_NUM_THREADS` or one thread per core.
+pub fn set_threads(threads: Option<u16>) -> Result<()> {
+    if let Some(threads) = threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(usize::from(threads))
+            .build_global()
+            .map_err(|error| anyhow::anyhow!("--threads {threads}: {error}"))?;
+    }
+    Ok(())
+}
+
+/// Returns the `--dtype` spelling of a burn dtype.
+pub fn dtype_flag_value(dtype: DType) -> String {
+    match dtype {
+        DType::F32 => flag_value(DTypeName::F32),
+        DType::F16 => flag_value(DTypeName::F16),
+        DType::BF16 => flag_value(DTypeName::Bf16),
+        other => format!("{other:?}"),
+    }
+}
+
 /// Returns a `--device` or `--dtype` value as the command line spells it.
-fn flag_value(value: impl ValueEnum) -> String {
+pub fn flag_value(value: impl ValueEnum) -> String {
     value
         .to_possible_value()
         .map(|v| v.get_name().to_owned())

@@ -25,6 +25,7 @@ fn main() -> ExitCode {
         Command::Score(args) => commands::score::run(args, &mut out),
         Command::Generate(args) => commands::generate::run(args, &mut out),
         Command::Chat(args) => commands::chat::run(args),
+        Command::Bench(args) => commands::bench::run(args, &mut out),
     }
     .and_then(|()| out.flush().map_err(anyhow::Error::from));
 

@@ -59,9 +59,11 @@ impl Runner {
     /// present, its tokenizer.
     pub fn load(model_dir: &Path, runtime: &RuntimeArgs, need_tokenizer: bool) -> Result<Self> {
         let start = Instant::now();
-        let (device, dtype) = crate::device::open(runtime.device, runtime.dtype)?;
-
+        crate::device::set_threads(runtime.threads)?;
         let checkpoint = Checkpoint::open(model_dir)?;
+        let (device, dtype) =
+            crate::device::open(runtime.device, runtime.dtype, checkpoint.stored_dtype())?;
+
         let tokenizer = if need_tokenizer || model_dir.join(TOKENIZER_FILE).is_file() {
             Some(Qwen3Tokenizer::from_dir(model_dir)?)
         } else {

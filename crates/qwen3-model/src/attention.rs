@@ -1,26 +1,26 @@
 //! Grouped-query self-attention with per-head RMSNorm on queries and keys.
 
 use burn::module::Module;
-use burn::nn::Linear;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, DType, Device, Tensor, TensorData, activation};
 
 use crate::cache::KvCache;
 use crate::norm::RmsNorm;
+use crate::projection::Projection;
 use crate::rope::RotaryEmbedding;
 
 /// Self-attention of one decoder layer, with the Hugging Face tensor names.
 #[derive(Module, Debug)]
 pub struct Attention {
     /// `[hidden_size]` to `[num_attention_heads * head_dim]`.
-    pub q_proj: Linear,
+    pub q_proj: Projection,
     /// `[hidden_size]` to `[num_key_value_heads * head_dim]`.
-    pub k_proj: Linear,
+    pub k_proj: Projection,
     /// `[hidden_size]` to `[num_key_value_heads * head_dim]`.
-    pub v_proj: Linear,
+    pub v_proj: Projection,
     /// `[num_attention_heads * head_dim]` back to `[hidden_size]`.
-    pub o_proj: Linear,
+    pub o_proj: Projection,
     /// RMSNorm over each query head, applied before RoPE.
     pub q_norm: RmsNorm,
     /// RMSNorm over each key head, applied before RoPE.
@@ -159,7 +159,7 @@ fn fused(
 }
 
 /// Returns whether `device` belongs to a CubeCL backend (wgpu, Metal, Vulkan, CUDA).
-fn runs_on_cubecl(device: &Device) -> bool {
+pub(crate) fn runs_on_cubecl(device: &Device) -> bool {
     #[cfg(any(
         feature = "wgpu",
         feature = "metal",

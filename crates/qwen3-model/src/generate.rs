@@ -105,7 +105,7 @@ pub fn generate(
         let token = if sampler.needs_logits() {
             sampler.sample(&last_row(logits)?, &context, &generated)
         } else {
-            device_argmax(logits)?
+            argmax_last(logits)?
         };
         first_token_at.get_or_insert_with(Instant::now);
         sampled_tokens += 1;
@@ -147,7 +147,7 @@ pub fn generate(
 
 /// Returns the index of the largest logit in the last row of `[positions,
 /// vocab]` logits. The device computes it, and only the index is read back.
-fn device_argmax(logits: Tensor<2>) -> Result<u32, ModelError> {
+pub fn argmax_last(logits: Tensor<2>) -> Result<u32, ModelError> {
     let [positions, _] = logits.dims();
     let index = logits.narrow(0, positions - 1, 1).argmax(1);
     index

@@ -1,8 +1,7 @@
 //! The whole network: embedding, decoder layers, final norm and LM head.
 
 use burn::module::Module;
-use burn::nn::{Embedding, Linear};
-use burn::tensor::{DType, Device, Int, Tensor, TensorData};
+use burn::tensor::{DType, Device, Tensor};
 
 use crate::attention::Attention;
 use crate::cache::KvCache;
@@ -10,6 +9,7 @@ use crate::config::Qwen3Config;
 use crate::error::ModelError;
 use crate::mlp::Mlp;
 use crate::norm::RmsNorm;
+use crate::projection::{Projection, TokenEmbedding, from_host, to_host};
 use crate::rope::RotaryEmbedding;
 
 /// One decoder layer: pre-norm attention and pre-norm MLP, each with a residual.
@@ -50,7 +50,7 @@ impl DecoderLayer {
 #[derive(Module, Debug)]
 pub struct Qwen3Model {
     /// Token embedding, `[vocab_size, hidden_size]`.
-    pub embed_tokens: Embedding,
+    pub embed_tokens: TokenEmbedding,
     /// Decoder layers.
     pub layers: Vec<DecoderLayer>,
     /// Final norm.
@@ -82,20 +82,25 @@ pub struct Qwen3ForCausalLM {
     /// The decoder stack.
     pub model: Qwen3Model,
     /// The LM head, `None` when tied to `model.embed_tokens`.
-    pub lm_head: Option<Linear>,
+    pub lm_head: Option<Projection>,
     #[module(skip)]
     rope: RotaryEmbedding,
     #[module(skip)]
     config: Qwen3Config,
+    #[module(skip)]
+    dtype: DType,
+    #[module(skip)]
+    device: Device,
 }
 
 impl Qwen3ForCausalLM {
-    /// Assembles the model from its modules; RoPE tables are built for
-    /// `max_position_embeddings` positions.
+    /// Assembles the model from its modules, whose weights are in `dtype` on
+    /// `device`; RoPE tables are built for `max_position_embeddings` positions.
     pub fn new(
         config: Qwen3Config,
         model: Qwen3Model,
-        lm_head: Option<Linear>,
+        lm_head: Option<Projection>,
+        dtype: DType,
         device: &Device,
     ) -> Self {
         let rope = RotaryEmbedding::new(
@@ -109,6 +114,8 @@ impl Qwen3ForCausalLM {
             lm_head,
             rope,
             config,
+            dtype,
+            device: device.clone(),
         }
     }
 
@@ -117,19 +124,29 @@ impl Qwen3ForCausalLM {
         &self.config
     }
 
-    /// Returns the dtype of the weights, which is also the compute dtype.
+    /// Returns the dtype of the weights.
     pub fn dtype(&self) -> DType {
-        self.model.embed_tokens.weight.val().dtype()
+        self.dtype
     }
 
-    /// Returns the device the weights are on.
+    /// Returns the dtype of activations and of the KV cache: f32 when the
+    /// weights are in host memory (the CPU), the weight dtype on GPUs.
+    pub fn compute_dtype(&self) -> DType {
+        if self.model.embed_tokens.host.is_some() {
+            DType::F32
+        } else {
+            self.dtype
+        }
+    }
+
+    /// Returns the device the model runs on.
     pub fn device(&self) -> Device {
-        self.model.embed_tokens.weight.val().device()
+        self.device.clone()
     }
 
-    /// Allocates a KV cache for `capacity` tokens in the model's dtype and device.
+    /// Allocates a KV cache for `capacity` tokens in the compute dtype, on the model's device.
     pub fn new_cache(&self, capacity: usize) -> Result<KvCache, ModelError> {
-        KvCache::new(&self.config, capacity, self.dtype(), &self.device())
+        KvCache::new(&self.config, capacity, self.compute_dtype(), &self.device)
     }
 
     /// Runs `input_ids` (one chunk of one sequence, placed after the tokens
@@ -156,14 +173,11 @@ impl Qwen3ForCausalLM {
     ) -> Result<ForwardOutput, ModelError> {
         self.check_input(input_ids, cache)?;
         let seq = input_ids.len();
-        let device = self.device();
 
-        let ids: Vec<i64> = input_ids.iter().map(|&id| i64::from(id)).collect();
-        let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, seq]), &device);
         // The residual stream stays in f32 whatever the compute dtype: in f16
         // its values can pass the largest finite f16 (65504), and it is only
         // `[seq, hidden]`, small next to the weights.
-        let mut x = self.model.embed_tokens.forward(ids).cast(DType::F32);
+        let mut x = self.model.embed_tokens.forward(input_ids, &self.device);
 
         let mut hidden_states = keep_hidden_states.then(Vec::new);
         for (index, layer) in self.model.layers.iter().enumerate() {
@@ -193,17 +207,20 @@ impl Qwen3ForCausalLM {
 
     /// `[positions, hidden]` to `[positions, vocab_size]`.
     fn lm_head(&self, x: Tensor<2>) -> Tensor<2> {
-        match &self.lm_head {
-            Some(head) => head.forward(x),
-            // Tied head: `embed [vocab, hidden] @ x^T` reads the embedding in its
-            // stored row-major layout; `x @ embed^T` would copy it on ndarray.
-            None => self
-                .model
-                .embed_tokens
-                .weight
-                .val()
-                .matmul(x.transpose())
-                .transpose(),
+        if let Some(head) = &self.lm_head {
+            return head.forward(x.unsqueeze::<3>()).squeeze_dim(0);
+        }
+        let embed_tokens = &self.model.embed_tokens;
+        match (&embed_tokens.host, &embed_tokens.embedding) {
+            (Some(table), _) => {
+                let (input, [positions, _]) = to_host(x);
+                let logits = table.matmul(&input, positions);
+                from_host(logits, [positions, table.rows()], &self.device)
+            }
+            // Tied head: `embed [vocab, hidden] @ x^T` reads the embedding in
+            // its stored row-major layout.
+            (None, Some(embedding)) => embedding.weight.val().matmul(x.transpose()).transpose(),
+            (None, None) => unreachable!("an embedding is built with a table"),
         }
     }
 

@@ -1,14 +1,18 @@
 //! The checkpoint tensors a model needs, and the assembly of the model from them.
 
+use std::sync::Arc;
+
 use burn::module::Param;
 use burn::nn::{Embedding, Linear};
 use burn::tensor::{DType, Device, Tensor, TensorData};
 
-use crate::attention::Attention;
+use crate::attention::{Attention, runs_on_cubecl};
 use crate::config::Qwen3Config;
+use crate::host::HostMatrix;
 use crate::mlp::Mlp;
 use crate::model::{DecoderLayer, Qwen3ForCausalLM, Qwen3Model};
 use crate::norm::RmsNorm;
+use crate::projection::{Projection, TokenEmbedding};
 
 /// A tensor the checkpoint must contain: its Hugging Face name and shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +30,22 @@ pub trait TensorSource {
 
     /// Returns the data of tensor `name` (in the dtype stored on disk).
     fn tensor_data(&mut self, name: &str) -> Result<TensorData, Self::Error>;
+
+    /// Returns the 2-D tensor `name` as a host matrix in `dtype` (f32, bf16
+    /// or f16), borrowing the stored bytes where the source can.
+    fn host_matrix(&mut self, name: &str, dtype: DType) -> Result<HostMatrix, Self::Error>;
+}
+
+/// Returns whether a model with weights in `dtype` can run on `device`.
+///
+/// On the CPU backends the matrices live in host memory, where f32, bf16
+/// and f16 all work (ndarray itself has no bf16); on GPUs the device decides.
+pub fn supports_weight_dtype(device: &Device, dtype: DType) -> bool {
+    if runs_on_cubecl(device) {
+        device.supports_dtype(dtype)
+    } else {
+        matches!(dtype, DType::F32 | DType::BF16 | DType::F16)
+    }
 }
 
 /// Lists every tensor a checkpoint of `config` contains, in load order.
@@ -97,21 +117,25 @@ pub fn expected_tensors(config: &Qwen3Config) -> Vec<WeightSpec> {
 
 /// Builds the model from a source whose tensors have been checked against
 /// [`expected_tensors`], casting each to `dtype` on `device` as it is read.
+///
+/// On GPU devices every weight becomes a burn tensor. On the CPU the linear
+/// layers and the embedding become [`HostMatrix`] values in `dtype`, and the
+/// norms f32 tensors, because activations stay in f32 there.
 pub fn build_model<S: TensorSource>(
     config: &Qwen3Config,
     source: &mut S,
     device: &Device,
     dtype: DType,
 ) -> Result<Qwen3ForCausalLM, S::Error> {
+    let host = !runs_on_cubecl(device);
     let mut loader = Loader {
         source,
         device,
         dtype,
+        host,
     };
 
-    let embed_tokens = Embedding {
-        weight: Param::from_tensor(loader.tensor::<2>("model.embed_tokens.weight")?),
-    };
+    let embed_tokens = loader.embedding("model.embed_tokens.weight")?;
     let mut layers = Vec::with_capacity(config.num_hidden_layers);
     for layer in 0..config.num_hidden_layers {
         layers.push(loader.decoder_layer(config, &format!("model.layers.{layer}"))?);
@@ -132,6 +156,7 @@ pub fn build_model<S: TensorSource>(
         config.clone(),
         model,
         lm_head,
+        dtype,
         device,
     ))
 }
@@ -140,31 +165,56 @@ struct Loader<'a, S> {
     source: &'a mut S,
     device: &'a Device,
     dtype: DType,
+    /// Whether matrices go to host memory (the CPU backends).
+    host: bool,
 }
 
 impl<S: TensorSource> Loader<'_, S> {
-    fn tensor<const D: usize>(&mut self, name: &str) -> Result<Tensor<D>, S::Error> {
+    fn embedding(&mut self, name: &str) -> Result<TokenEmbedding, S::Error> {
+        if self.host {
+            let table = self.source.host_matrix(name, self.dtype)?;
+            return Ok(TokenEmbedding {
+                embedding: None,
+                host: Some(Arc::new(table)),
+            });
+        }
         let data = self.source.tensor_data(name)?;
-        Ok(Tensor::from_data(data, (self.device, self.dtype)))
-    }
-
-    /// Reads a PyTorch `[out, in]` weight as burn's `[in, out]`.
-    ///
-    /// The transpose is done once on the host, so the device stores a
-    /// contiguous `[in, out]` matrix. A transposed view would make the ndarray
-    /// backend copy the whole weight on every matmul (measured: 0.1 tok/s
-    /// decode on Qwen3-0.6B).
-    fn linear(&mut self, name: &str) -> Result<Linear, S::Error> {
-        let data = transpose_2d(self.source.tensor_data(name)?);
         let weight = Tensor::from_data(data, (self.device, self.dtype));
-        Ok(Linear {
-            weight: Param::from_tensor(weight),
-            bias: None,
+        Ok(TokenEmbedding {
+            embedding: Some(Embedding {
+                weight: Param::from_tensor(weight),
+            }),
+            host: None,
         })
     }
 
+    /// Reads a PyTorch `[out, in]` weight: as is into host memory, or as
+    /// burn's `[in, out]` on GPUs.
+    ///
+    /// For burn the transpose is done once on the host, so the device stores
+    /// a contiguous `[in, out]` matrix rather than a transposed view, which
+    /// ndarray copied on every matmul (measured: 0.1 tok/s decode on
+    /// Qwen3-0.6B).
+    fn linear(&mut self, name: &str) -> Result<Projection, S::Error> {
+        if self.host {
+            let matrix = self.source.host_matrix(name, self.dtype)?;
+            return Ok(Projection::from_host(matrix));
+        }
+        let data = transpose_2d(self.source.tensor_data(name)?);
+        let weight = Tensor::from_data(data, (self.device, self.dtype));
+        Ok(Projection::from_linear(Linear {
+            weight: Param::from_tensor(weight),
+            bias: None,
+        }))
+    }
+
     fn norm(&mut self, name: &str, eps: f64) -> Result<RmsNorm, S::Error> {
-        Ok(RmsNorm::new(self.tensor::<1>(name)?, eps))
+        let dtype = if self.host { DType::F32 } else { self.dtype };
+        let data = self.source.tensor_data(name)?;
+        Ok(RmsNorm::new(
+            Tensor::from_data(data, (self.device, dtype)),
+            eps,
+        ))
     }
 
     fn decoder_layer(

@@ -4,7 +4,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::tensor::{DType, Device, TensorData};
-use qwen3_model::{Qwen3Config, Qwen3ForCausalLM, TensorSource, build_model, expected_tensors};
+use qwen3_model::{
+    HostMatrix, Qwen3Config, Qwen3ForCausalLM, TensorSource, build_model, expected_tensors,
+    supports_weight_dtype,
+};
 
 use crate::error::WeightsError;
 use crate::generation_config::GenerationConfig;
@@ -69,6 +72,17 @@ impl Checkpoint {
         })
     }
 
+    /// Returns the dtype config.json gives for the stored weights
+    /// (`torch_dtype` or `dtype`), when it is f32, bf16 or f16.
+    pub fn stored_dtype(&self) -> Option<DType> {
+        match self.config.torch_dtype.as_deref()? {
+            "float32" => Some(DType::F32),
+            "bfloat16" => Some(DType::BF16),
+            "float16" => Some(DType::F16),
+            _ => None,
+        }
+    }
+
     /// Returns the stop token ids from `config.json` and `generation_config.json`, in that
     /// order and without repeats. The tokenizer's `eos_token` is added by the
     /// caller that owns the tokenizer.
@@ -87,7 +101,8 @@ impl Checkpoint {
     /// Every tensor header is checked before any data is read: each tensor the
     /// config implies must be present once, with its shape and a float dtype,
     /// and nothing else may be there. All problems are reported in one error.
-    /// Tensor data is copied out of memory maps one tensor at a time.
+    /// Tensors are read from memory maps one at a time, and the mapped pages
+    /// of each are released once it is copied or converted.
     pub fn load(
         &self,
         device: &Device,
@@ -104,7 +119,7 @@ impl Checkpoint {
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<(Qwen3ForCausalLM, LoadReport), WeightsError> {
         let start = Instant::now();
-        if !device.supports_dtype(dtype) {
+        if !supports_weight_dtype(device, dtype) {
             return Err(WeightsError::UnsupportedDtype {
                 device: format!("{device:?}"),
                 dtype,
@@ -215,5 +230,17 @@ impl TensorSource for ShardSource<'_> {
         self.loaded += 1;
         (self.progress)(self.loaded, self.total);
         Ok(data)
+    }
+
+    fn host_matrix(&mut self, name: &str, dtype: DType) -> Result<HostMatrix, WeightsError> {
+        let matrix = self.shards.host_matrix(name, dtype).map_err(|problem| {
+            WeightsError::TensorMismatch {
+                dir: PathBuf::new(),
+                problems: vec![format!("tensor {name} could not be read: {problem}")],
+            }
+        })?;
+        self.loaded += 1;
+        (self.progress)(self.loaded, self.total);
+        Ok(matrix)
     }
 }

@@ -3,9 +3,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use burn::tensor::{DType, TensorData};
-use memmap2::{Mmap, UncheckedAdvice};
+use memmap2::{Advice, Mmap, MmapMut, UncheckedAdvice};
+use qwen3_model::{HostMatrix, SharedBytes};
 use safetensors::{Dtype, SafeTensors};
 use serde::Deserialize;
 
@@ -34,7 +36,7 @@ pub struct TensorEntry {
 pub struct ShardFile {
     /// Path of the file.
     pub path: PathBuf,
-    mmap: Mmap,
+    mmap: Arc<Mmap>,
 }
 
 /// All safetensors files of a checkpoint, mapped, with every tensor header parsed.
@@ -169,7 +171,10 @@ impl Shards {
                     },
                 );
             }
-            files.push(ShardFile { path, mmap });
+            files.push(ShardFile {
+                path,
+                mmap: Arc::new(mmap),
+            });
         }
 
         let mut duplicates: Vec<(String, Vec<PathBuf>)> = seen
@@ -193,21 +198,96 @@ impl Shards {
         let dtype = burn_dtype(entry.dtype)?;
         let data = TensorData::from_bytes_vec(bytes, entry.shape.clone(), dtype);
 
-        // SAFETY: nothing borrows this range any more (the bytes were copied),
-        // and for a read-only file map MADV_DONTNEED only drops pages that the
-        // kernel reads back from the file on the next access.
-        let released = unsafe {
-            file.mmap.unchecked_advise_range(
-                UncheckedAdvice::DontNeed,
-                entry.range.start,
-                entry.range.len(),
-            )
-        };
-        if let Err(error) = released {
-            tracing::debug!(path = %file.path.display(), %error, "madvise(DONTNEED) failed; pages stay resident");
-        }
+        file.release(entry.range.clone());
         Some(data)
     }
+}
+
+impl Shards {
+    /// Reads a 2-D tensor into a host matrix in `dtype`.
+    ///
+    /// When the file already stores `dtype`, the bytes are copied into
+    /// memory that Linux may back with 2 MiB pages, which the products read
+    /// faster than 4 KiB file pages (measured: 25 against 32 GB/s with 2
+    /// threads). Otherwise they are converted into a new buffer. Either way
+    /// the mapped pages are released afterwards, so the file does not stay
+    /// resident beside the copy.
+    pub fn host_matrix(&self, name: &str, dtype: DType) -> Result<HostMatrix, String> {
+        let entry = self
+            .tensors
+            .get(name)
+            .ok_or_else(|| "it is not in the checkpoint".to_string())?;
+        let file = &self.files[entry.shard];
+        let file_dtype = burn_dtype(entry.dtype)
+            .ok_or_else(|| format!("dtype {:?} is not a float type", entry.dtype))?;
+        let bytes = file
+            .mmap
+            .get(entry.range.clone())
+            .ok_or_else(|| "its byte range lies outside the file".to_string())?;
+
+        let copied = if file_dtype == dtype {
+            match copy_to_huge_pages(bytes) {
+                Ok(copied) => Some(copied),
+                Err(error) => {
+                    tracing::debug!(%error, "anonymous map failed; {name} is read from the file map");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let reads_file = copied.is_none() && file_dtype == dtype;
+        let source = match copied {
+            Some(copied) => copied,
+            None => {
+                let mmap: Arc<dyn AsRef<[u8]> + Send + Sync> = file.mmap.clone();
+                SharedBytes::new(mmap, entry.range.clone())
+                    .ok_or_else(|| "its byte range lies outside the file".to_string())?
+            }
+        };
+        let matrix = HostMatrix::from_shared(source, file_dtype, &entry.shape, dtype)
+            .map_err(|error| error.to_string())?;
+
+        // A converted matrix or a copy no longer needs the mapped pages.
+        if !reads_file {
+            file.release(entry.range.clone());
+        }
+        Ok(matrix)
+    }
+}
+
+impl ShardFile {
+    /// Drops the resident pages of `range`; later reads fetch them from the file again.
+    fn release(&self, range: std::ops::Range<usize>) {
+        // SAFETY: no slice of this range is borrowed any more (its bytes were
+        // copied), and for a read-only file map MADV_DONTNEED only drops pages
+        // that the kernel reads back from the file on the next access.
+        let released = unsafe {
+            self.mmap
+                .unchecked_advise_range(UncheckedAdvice::DontNeed, range.start, range.len())
+        };
+        if let Err(error) = released {
+            tracing::debug!(path = %self.path.display(), %error, "madvise(DONTNEED) failed; pages stay resident");
+        }
+    }
+}
+
+/// Copies `bytes` into a new anonymous map, starting on a 2 MiB boundary and
+/// marked for transparent huge pages where the system has them.
+fn copy_to_huge_pages(bytes: &[u8]) -> std::io::Result<SharedBytes> {
+    const HUGE_PAGE: usize = 2 << 20;
+    // The extra 2 MiB lets the copy start on a huge-page boundary; pages
+    // never written are never made resident.
+    let mut map = MmapMut::map_anon(bytes.len() + HUGE_PAGE)?;
+    #[cfg(target_os = "linux")]
+    if let Err(error) = map.advise(Advice::HugePage) {
+        tracing::debug!(%error, "madvise(HUGEPAGE) failed; weights use 4 KiB pages");
+    }
+    let start = map.as_ptr().align_offset(HUGE_PAGE).min(HUGE_PAGE);
+    let range = start..start + bytes.len();
+    map[range.clone()].copy_from_slice(bytes);
+    let map: Arc<dyn AsRef<[u8]> + Send + Sync> = Arc::new(map.make_read_only()?);
+    SharedBytes::new(map, range).ok_or_else(|| std::io::Error::other("copy range outside its map"))
 }
 
 /// Returns the burn dtype of a safetensors dtype, for the float types checkpoints use.

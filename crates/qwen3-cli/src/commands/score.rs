@@ -19,10 +19,14 @@ pub fn run(args: &ScoreArgs, out: &mut impl Write) -> Result<()> {
         );
     }
 
-    let (device, dtype) = crate::device::open(args.runtime.device, args.runtime.dtype)?;
-
+    crate::device::set_threads(args.runtime.threads)?;
     let model_dir = crate::model_source::resolve(&args.model.model)?;
     let checkpoint = Checkpoint::open(&model_dir)?;
+    let (device, dtype) = crate::device::open(
+        args.runtime.device,
+        args.runtime.dtype,
+        checkpoint.stored_dtype(),
+    )?;
     let (model, _) = checkpoint.load(&device, dtype)?;
 
     let mut cache = model.new_cache(ids.len()).with_context(|| {

@@ -1,0 +1,879 @@
+//! Weight matrices in host memory and their products, for the CPU backends.
+//!
+//! burn's CPU backends read 16-bit weights slowly (flex converts bf16 to f32
+//! on every matmul) and ndarray cannot hold them at all. On the CPU the linear
+//! layers, the embedding and the LM head therefore keep their weights here,
+//! borrowed from the memory-mapped checkpoint when it already has the
+//! requested dtype, converted once at load otherwise. Products take f32
+//! activations, widen each weight to f32 as it is read, accumulate in f32 and
+//! split the output rows across rayon's threads.
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+
+use burn::tensor::{DType, TensorData};
+use half::{bf16, f16};
+use rayon::prelude::*;
+
+/// A byte range of a buffer owned elsewhere, such as one tensor of a
+/// memory-mapped checkpoint file.
+#[derive(Clone)]
+pub struct SharedBytes {
+    owner: Arc<dyn AsRef<[u8]> + Send + Sync>,
+    range: Range<usize>,
+}
+
+impl SharedBytes {
+    /// Wraps `range` of `owner`; returns `None` when the range is out of bounds.
+    pub fn new(owner: Arc<dyn AsRef<[u8]> + Send + Sync>, range: Range<usize>) -> Option<Self> {
+        (*owner).as_ref().get(range.clone())?;
+        Some(SharedBytes { owner, range })
+    }
+
+    /// Returns the bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        &(*self.owner).as_ref()[self.range.clone()]
+    }
+}
+
+impl fmt::Debug for SharedBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedBytes")
+            .field("range", &self.range)
+            .finish()
+    }
+}
+
+/// Why a [`HostMatrix`] could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostMatrixError {
+    /// The dtype is not one of f32, bf16 and f16.
+    #[error("dtype {0:?} is not supported for CPU weights; use f32, bf16 or f16")]
+    UnsupportedDtype(DType),
+    /// The shape is not two-dimensional.
+    #[error("a weight matrix must have 2 dimensions, found shape {0:?}")]
+    NotAMatrix(Vec<usize>),
+    /// The byte count does not match the shape and dtype.
+    #[error("{bytes} bytes do not hold a {rows} x {cols} matrix of {dtype:?}")]
+    SizeMismatch {
+        /// Bytes given.
+        bytes: usize,
+        /// Rows of the shape.
+        rows: usize,
+        /// Columns of the shape.
+        cols: usize,
+        /// Dtype of the bytes.
+        dtype: DType,
+    },
+}
+
+/// Elements stored in the process or borrowed from a shared buffer.
+#[derive(Debug, Clone)]
+enum Storage<T> {
+    Owned(Arc<[T]>),
+    Shared(SharedBytes),
+}
+
+impl<T: bytemuck::Pod> Storage<T> {
+    fn as_slice(&self) -> &[T] {
+        match self {
+            Storage::Owned(values) => values,
+            // Alignment and length were checked when the storage was built.
+            Storage::Shared(bytes) => bytemuck::cast_slice(bytes.as_slice()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Elements {
+    F32(Storage<f32>),
+    Bf16(Storage<bf16>),
+    F16(Storage<f16>),
+}
+
+/// A row-major `[rows, cols]` weight matrix in host memory, in f32, bf16 or
+/// f16, in PyTorch's `[out_features, in_features]` layout, so that each
+/// output of a product reads one contiguous row.
+#[derive(Debug, Clone)]
+pub struct HostMatrix {
+    rows: usize,
+    cols: usize,
+    elements: Elements,
+}
+
+impl HostMatrix {
+    /// Builds the matrix from little-endian `bytes` of `file_dtype` and
+    /// `shape`, stored as `dtype`. The bytes are borrowed, not copied, when
+    /// the dtypes agree and the bytes are aligned for it; otherwise they are
+    /// converted into a new buffer.
+    pub fn from_shared(
+        bytes: SharedBytes,
+        file_dtype: DType,
+        shape: &[usize],
+        dtype: DType,
+    ) -> Result<Self, HostMatrixError> {
+        let (rows, cols) = matrix_shape(shape)?;
+        check_dtype(dtype)?;
+        check_dtype(file_dtype)?;
+        let expected = rows * cols * file_dtype.size();
+        let len = bytes.as_slice().len();
+        if len != expected {
+            return Err(HostMatrixError::SizeMismatch {
+                bytes: len,
+                rows,
+                cols,
+                dtype: file_dtype,
+            });
+        }
+
+        let borrowable = cfg!(target_endian = "little")
+            && file_dtype == dtype
+            && (bytes.as_slice().as_ptr() as usize).is_multiple_of(dtype.size());
+        let elements = if borrowable {
+            match dtype {
+                DType::F32 => Elements::F32(Storage::Shared(bytes)),
+                DType::BF16 => Elements::Bf16(Storage::Shared(bytes)),
+                _ => Elements::F16(Storage::Shared(bytes)),
+            }
+        } else {
+            convert(bytes.as_slice(), file_dtype, dtype)
+        };
+        Ok(HostMatrix {
+            rows,
+            cols,
+            elements,
+        })
+    }
+
+    /// Builds the matrix from host tensor data, converted to `dtype`.
+    pub fn from_data(data: &TensorData, dtype: DType) -> Result<Self, HostMatrixError> {
+        let (rows, cols) = matrix_shape(data.shape().as_slice())?;
+        check_dtype(dtype)?;
+        check_dtype(data.dtype())?;
+        Ok(HostMatrix {
+            rows,
+            cols,
+            elements: convert(data.as_bytes(), data.dtype(), dtype),
+        })
+    }
+
+    /// Returns the number of rows (output features).
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Returns the number of columns (input features).
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Returns the dtype of the stored elements.
+    pub fn dtype(&self) -> DType {
+        match self.elements {
+            Elements::F32(_) => DType::F32,
+            Elements::Bf16(_) => DType::BF16,
+            Elements::F16(_) => DType::F16,
+        }
+    }
+
+    /// Returns whether the elements are borrowed from a shared buffer.
+    pub fn is_shared(&self) -> bool {
+        matches!(
+            self.elements,
+            Elements::F32(Storage::Shared(_))
+                | Elements::Bf16(Storage::Shared(_))
+                | Elements::F16(Storage::Shared(_))
+        )
+    }
+
+    /// Writes row `index`, widened to f32, into `out` (`cols` values).
+    ///
+    /// # Panics
+    ///
+    /// When `index` is not a row or `out` does not have `cols` values.
+    pub fn row_into(&self, index: usize, out: &mut [f32]) {
+        assert!(index < self.rows, "row {index} of {} rows", self.rows);
+        let range = index * self.cols..(index + 1) * self.cols;
+        match &self.elements {
+            Elements::F32(s) => out.copy_from_slice(&s.as_slice()[range]),
+            Elements::Bf16(s) => widen_into(&s.as_slice()[range], out),
+            Elements::F16(s) => widen_into(&s.as_slice()[range], out),
+        }
+    }
+
+    /// Multiplies `m` input rows by the transposed matrix: `input` is
+    /// `[m, cols]`, the result `[m, rows]`, both row-major f32.
+    ///
+    /// # Panics
+    ///
+    /// When `input` does not hold `m * cols` values.
+    pub fn matmul(&self, input: &[f32], m: usize) -> Vec<f32> {
+        assert_eq!(
+            input.len(),
+            m * self.cols,
+            "input of {m} rows of {}",
+            self.cols
+        );
+        let (n, k) = (self.rows, self.cols);
+        if m == 0 || n == 0 {
+            return Vec::new();
+        }
+
+        // Each task takes a band of weight rows and writes its outputs as a
+        // contiguous `[band, m]` block of the transposed result. A few bands
+        // per thread even out the load when one core is busy elsewhere.
+        let threads = rayon::current_num_threads().max(1);
+        let band = n.div_ceil(threads * 4).next_multiple_of(4).max(4);
+        let mut transposed = vec![0.0f32; n * m];
+        transposed
+            .par_chunks_mut(band * m)
+            .enumerate()
+            .for_each(|(task, out)| {
+                let first = task * band;
+                let weights = first * k..first * k + out.len() / m * k;
+                match &self.elements {
+                    Elements::F32(s) => rows_times(&s.as_slice()[weights], input, m, k, out),
+                    Elements::Bf16(s) => rows_times(&s.as_slice()[weights], input, m, k, out),
+                    Elements::F16(s) => rows_times(&s.as_slice()[weights], input, m, k, out),
+                }
+            });
+
+        if m == 1 {
+            return transposed;
+        }
+        let mut result = vec![0.0f32; m * n];
+        for (row, outputs) in transposed.chunks_exact(m).enumerate() {
+            for (i, &value) in outputs.iter().enumerate() {
+                result[i * n + row] = value;
+            }
+        }
+        result
+    }
+}
+
+fn matrix_shape(shape: &[usize]) -> Result<(usize, usize), HostMatrixError> {
+    match shape {
+        [rows, cols] => Ok((*rows, *cols)),
+        _ => Err(HostMatrixError::NotAMatrix(shape.to_vec())),
+    }
+}
+
+fn check_dtype(dtype: DType) -> Result<(), HostMatrixError> {
+    match dtype {
+        DType::F32 | DType::BF16 | DType::F16 => Ok(()),
+        other => Err(HostMatrixError::UnsupportedDtype(other)),
+    }
+}
+
+/// Decodes little-endian `bytes` of `from` (f32, bf16 or f16) and stores them as `to`.
+fn convert(bytes: &[u8], from: DType, to: DType) -> Elements {
+    let values = bytes.chunks_exact(from.size()).map(|chunk| match from {
+        DType::F32 => f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]),
+        DType::BF16 => bf16::from_le_bytes([chunk[0], chunk[1]]).to_f32(),
+        _ => f16::from_le_bytes([chunk[0], chunk[1]]).to_f32(),
+    });
+    match to {
+        DType::F32 => Elements::F32(Storage::Owned(values.collect())),
+        DType::BF16 => Elements::Bf16(Storage::Owned(values.map(bf16::from_f32).collect())),
+        _ => Elements::F16(Storage::Owned(values.map(f16::from_f32).collect())),
+    }
+}
+
+/// A weight element that widens to f32.
+trait Element: bytemuck::Pod + Send + Sync {
+    fn widen(self) -> f32;
+}
+
+impl Element for f32 {
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        self
+    }
+}
+
+impl Element for bf16 {
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        self.to_f32()
+    }
+}
+
+impl Element for f16 {
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        self.to_f32()
+    }
+}
+
+fn widen_into<W: Element>(values: &[W], out: &mut [f32]) {
+    for (out, &value) in out.iter_mut().zip(values) {
+        *out = value.widen();
+    }
+}
+
+/// Computes `out[r * m + i] = dot(weights row r, input row i)` for every
+/// weight row of `weights` (`[rows, k]`) and input row of `input` (`[m, k]`).
+fn rows_times<W: Element + avx512::Load>(
+    weights: &[W],
+    input: &[f32],
+    m: usize,
+    k: usize,
+    out: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if avx512::available() {
+        // SAFETY: the CPU has the features `avx512::rows_times` is compiled
+        // for, and the slices have the lengths it reads.
+        unsafe { avx512::rows_times(weights, input, m, k, out) };
+        return;
+    }
+    portable::rows_times(weights, input, m, k, out);
+}
+
+/// The plain Rust kernel, which compilers vectorize: each of the lanes
+/// accumulates its own partial sum, so no reassociation is needed.
+mod portable {
+    use super::Element;
+
+    const LANES: usize = 16;
+
+    pub(super) fn rows_times<W: Element>(
+        weights: &[W],
+        input: &[f32],
+        m: usize,
+        k: usize,
+        out: &mut [f32],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2.
+            unsafe { rows_times_avx2(weights, input, m, k, out) };
+            return;
+        }
+        rows_times_generic(weights, input, m, k, out);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn rows_times_avx2<W: Element>(
+        weights: &[W],
+        input: &[f32],
+        m: usize,
+        k: usize,
+        out: &mut [f32],
+    ) {
+        rows_times_generic(weights, input, m, k, out);
+    }
+
+    #[inline(always)]
+    fn rows_times_generic<W: Element>(
+        weights: &[W],
+        input: &[f32],
+        m: usize,
+        k: usize,
+        out: &mut [f32],
+    ) {
+        for (row, outputs) in weights.chunks_exact(k).zip(out.chunks_exact_mut(m)) {
+            for (output, input) in outputs.iter_mut().zip(input.chunks_exact(k)) {
+                *output = dot(row, input);
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn dot<W: Element>(weights: &[W], input: &[f32]) -> f32 {
+        let mut lanes = [0.0f32; LANES];
+        let whole = weights.len() / LANES * LANES;
+        for (w, x) in weights[..whole]
+            .chunks_exact(LANES)
+            .zip(input[..whole].chunks_exact(LANES))
+        {
+            for lane in 0..LANES {
+                lanes[lane] += w[lane].widen() * x[lane];
+            }
+        }
+        let mut sum: f32 = lanes.iter().sum();
+        for (w, x) in weights[whole..].iter().zip(&input[whole..]) {
+            sum += w.widen() * x;
+        }
+        sum
+    }
+}
+
+/// The AVX-512 kernel: register tiles of up to 4 weight rows by 4 input rows,
+/// 16 columns per step, with fused multiply-adds.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use half::{bf16, f16};
+
+    const LANES: usize = 16;
+    /// Weight rows per register tile.
+    const TILE_ROWS: usize = 4;
+    /// Input rows per register tile.
+    const TILE_INPUTS: usize = 4;
+    /// How far ahead of the current weights `dot` prefetches.
+    const PREFETCH_BYTES: usize = 4096;
+
+    pub(super) fn available() -> bool {
+        std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512vl")
+    }
+
+    /// Loads 16 elements, or the first `len` of them, widened to f32.
+    pub(super) trait Load: Copy {
+        /// Whether the elements already are f32, so widening a tile first gains nothing.
+        const IS_F32: bool;
+
+        /// # Safety
+        /// The CPU supports AVX-512 F, BW and VL, and `ptr` points to 16 readable elements.
+        unsafe fn load(ptr: *const Self) -> __m512;
+
+        /// # Safety
+        /// As [`load`](Self::load), for `len < 16` readable elements.
+        unsafe fn load_partial(ptr: *const Self, len: usize) -> __m512;
+    }
+
+    fn mask(len: usize) -> u16 {
+        ((1u32 << len) - 1) as u16
+    }
+
+    impl Load for f32 {
+        const IS_F32: bool = true;
+
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+        unsafe fn load(ptr: *const f32) -> __m512 {
+            unsafe { _mm512_loadu_ps(ptr) }
+        }
+
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+        unsafe fn load_partial(ptr: *const f32, len: usize) -> __m512 {
+            unsafe { _mm512_maskz_loadu_ps(mask(len), ptr) }
+        }
+    }
+
+    impl Load for bf16 {
+        const IS_F32: bool = false;
+
+        // bf16 is the upper half of an f32: zero-extend and shift left by 16.
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+        unsafe fn load(ptr: *const bf16) -> __m512 {
+            unsafe {
+                let bits = _mm256_loadu_si256(ptr.cast());
+                _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(bits)))
+            }
+        }
+
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+        unsafe fn load_partial(ptr: *const bf16, len: usize) -> __m512 {
+            unsafe {
+                let bits = _mm256_maskz_loadu_epi16(mask(len), ptr.cast());
+                _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(bits)))
+            }
+        }
+    }
+
+    impl Load for f16 {
+        const IS_F32: bool = false;
+
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+        unsafe fn load(ptr: *const f16) -> __m512 {
+            unsafe { _mm512_cvtph_ps(_mm256_loadu_si256(ptr.cast())) }
+        }
+
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+        unsafe fn load_partial(ptr: *const f16, len: usize) -> __m512 {
+            unsafe { _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask(len), ptr.cast())) }
+        }
+    }
+
+    /// # Safety
+    /// The CPU supports AVX-512 F, BW and VL; `weights` holds whole rows of
+    /// `k`, `input` holds `m * k` values and `out` one value per weight row
+    /// and input row.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub(super) unsafe fn rows_times<W: Load>(
+        weights: &[W],
+        input: &[f32],
+        m: usize,
+        k: usize,
+        out: &mut [f32],
+    ) {
+        let rows = weights.len() / k;
+        debug_assert_eq!(input.len(), m * k);
+        debug_assert_eq!(out.len(), rows * m);
+
+        // With fewer input rows than a tile, the product is bound by memory:
+        // each weight row is streamed once per input row, in address order,
+        // which the hardware prefetcher follows best.
+        if m < TILE_INPUTS {
+            for (row, outputs) in weights.chunks_exact(k).zip(out.chunks_exact_mut(m)) {
+                for (output, input) in outputs.iter_mut().zip(input.chunks_exact(k)) {
+                    *output = unsafe { dot(row.as_ptr(), input.as_ptr(), k) };
+                }
+            }
+            return;
+        }
+
+        // With several input rows the kernel is bound by arithmetic, so
+        // 16-bit rows are widened once into this buffer instead of once per
+        // input row, and register tiles reuse each load several times.
+        let mut widened = if W::IS_F32 {
+            Vec::new()
+        } else {
+            vec![0.0f32; TILE_ROWS * k]
+        };
+
+        let mut row = 0;
+        while row < rows {
+            let count = (rows - row).min(TILE_ROWS);
+            let block = &weights[row * k..(row + count) * k];
+            let outputs = &mut out[row * m..(row + count) * m];
+            unsafe {
+                if widened.is_empty() {
+                    row_block(block, count, input, m, k, outputs);
+                } else {
+                    let widened = &mut widened[..count * k];
+                    widen(block, widened);
+                    row_block(widened, count, input, m, k, outputs);
+                }
+            }
+            row += count;
+        }
+    }
+
+    /// Returns the dot product of `k` weights at `w` and `k` inputs at `x`,
+    /// with four independent sums so that the adds do not wait on each other.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn dot<W: Load>(w: *const W, x: *const f32, k: usize) -> f32 {
+        const UNROLL: usize = 4;
+        let mut sums = [_mm512_setzero_ps(); UNROLL];
+        let mut c = 0;
+        unsafe {
+            while c + UNROLL * LANES <= k {
+                // Asks for the weights a few cache lines ahead: the hardware
+                // prefetcher alone left the loop waiting on memory.
+                let ahead = w.add(c).cast::<i8>().add(PREFETCH_BYTES);
+                for line in (0..UNROLL * LANES * size_of::<W>()).step_by(64) {
+                    _mm_prefetch::<_MM_HINT_T0>(ahead.add(line));
+                }
+                for (u, sum) in sums.iter_mut().enumerate() {
+                    let at = c + u * LANES;
+                    *sum = _mm512_fmadd_ps(W::load(w.add(at)), _mm512_loadu_ps(x.add(at)), *sum);
+                }
+                c += UNROLL * LANES;
+            }
+            while c + LANES <= k {
+                sums[0] = _mm512_fmadd_ps(W::load(w.add(c)), _mm512_loadu_ps(x.add(c)), sums[0]);
+                c += LANES;
+            }
+            if c < k {
+                let len = k - c;
+                let weight = W::load_partial(w.add(c), len);
+                let input = _mm512_maskz_loadu_ps(mask(len), x.add(c));
+                sums[1] = _mm512_fmadd_ps(weight, input, sums[1]);
+            }
+        }
+        let sum = _mm512_add_ps(
+            _mm512_add_ps(sums[0], sums[1]),
+            _mm512_add_ps(sums[2], sums[3]),
+        );
+        _mm512_reduce_add_ps(sum)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn widen<W: Load>(weights: &[W], out: &mut [f32]) {
+        let whole = weights.len() / LANES * LANES;
+        let mut i = 0;
+        unsafe {
+            while i < whole {
+                _mm512_storeu_ps(out.as_mut_ptr().add(i), W::load(weights.as_ptr().add(i)));
+                i += LANES;
+            }
+        }
+        for (out, weight) in out[whole..].iter_mut().zip(&weights[whole..]) {
+            // SAFETY: one element is readable; the lanes past it are masked off.
+            let wide = unsafe { W::load_partial(weight, 1) };
+            *out = _mm512_cvtss_f32(wide);
+        }
+    }
+
+    /// Multiplies `count` (1 to 4) weight rows by every input row.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn row_block<W: Load>(
+        weights: &[W],
+        count: usize,
+        input: &[f32],
+        m: usize,
+        k: usize,
+        out: &mut [f32],
+    ) {
+        let w = weights.as_ptr();
+        let x = input.as_ptr();
+        let o = out.as_mut_ptr();
+        let mut i = 0;
+        unsafe {
+            while i < m {
+                let inputs = (m - i).min(TILE_INPUTS);
+                let x = x.add(i * k);
+                let o = o.add(i);
+                match (count, inputs) {
+                    (4, 4) => tile::<W, 4, 4>(w, x, k, o, m),
+                    (4, _) => {
+                        for j in 0..inputs {
+                            tile::<W, 4, 1>(w, x.add(j * k), k, o.add(j), m);
+                        }
+                    }
+                    (_, 4) => {
+                        for r in 0..count {
+                            tile::<W, 1, 4>(w.add(r * k), x, k, o.add(r * m), m);
+                        }
+                    }
+                    _ => {
+                        for r in 0..count {
+                            for j in 0..inputs {
+                                tile::<W, 1, 1>(w.add(r * k), x.add(j * k), k, o.add(r * m + j), m);
+                            }
+                        }
+                    }
+                }
+                i += inputs;
+            }
+        }
+    }
+
+    /// Computes the `ROWS x INPUTS` dot products of `ROWS` weight rows at
+    /// `w` and `INPUTS` input rows at `x` (both with row stride `k`) into
+    /// `out[r * m + j]`.
+    // Index loops over the constant tile sizes unroll into plain registers.
+    #[allow(clippy::needless_range_loop)]
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn tile<W: Load, const ROWS: usize, const INPUTS: usize>(
+        w: *const W,
+        x: *const f32,
+        k: usize,
+        out: *mut f32,
+        m: usize,
+    ) {
+        let mut sums = [[_mm512_setzero_ps(); INPUTS]; ROWS];
+        let mut inputs = [_mm512_setzero_ps(); INPUTS];
+        let whole = k / LANES * LANES;
+        let mut c = 0;
+        unsafe {
+            while c < whole {
+                for j in 0..INPUTS {
+                    inputs[j] = _mm512_loadu_ps(x.add(j * k + c));
+                }
+                for r in 0..ROWS {
+                    let weight = W::load(w.add(r * k + c));
+                    for j in 0..INPUTS {
+                        sums[r][j] = _mm512_fmadd_ps(weight, inputs[j], sums[r][j]);
+                    }
+                }
+                c += LANES;
+            }
+            if c < k {
+                let len = k - c;
+                for j in 0..INPUTS {
+                    inputs[j] = _mm512_maskz_loadu_ps(mask(len), x.add(j * k + c));
+                }
+                for r in 0..ROWS {
+                    let weight = W::load_partial(w.add(r * k + c), len);
+                    for j in 0..INPUTS {
+                        sums[r][j] = _mm512_fmadd_ps(weight, inputs[j], sums[r][j]);
+                    }
+                }
+            }
+            for r in 0..ROWS {
+                for j in 0..INPUTS {
+                    *out.add(r * m + j) = _mm512_reduce_add_ps(sums[r][j]);
+                }
+            }
+        }
+    }
+}
+
+/// Stands in for the AVX-512 kernel on other architectures.
+#[cfg(not(target_arch = "x86_64"))]
+mod avx512 {
+    pub(super) trait Load {}
+    impl<T> Load for T {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic values in [-1, 1) from a small linear congruential generator.
+    fn values(count: usize, seed: u64) -> Vec<f32> {
+        let mut state = seed;
+        (0..count)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn bytes_of(values: &[f32], dtype: DType) -> Vec<u8> {
+        match dtype {
+            DType::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            DType::BF16 => values
+                .iter()
+                .flat_map(|&v| bf16::from_f32(v).to_le_bytes())
+                .collect(),
+            _ => values
+                .iter()
+                .flat_map(|&v| f16::from_f32(v).to_le_bytes())
+                .collect(),
+        }
+    }
+
+    /// The product in f64 from the weights as stored in `dtype`.
+    fn reference(weights: &[f32], dtype: DType, input: &[f32], m: usize, k: usize) -> Vec<f64> {
+        let stored: Vec<f64> = weights
+            .iter()
+            .map(|&v| match dtype {
+                DType::F32 => f64::from(v),
+                DType::BF16 => f64::from(bf16::from_f32(v).to_f32()),
+                _ => f64::from(f16::from_f32(v).to_f32()),
+            })
+            .collect();
+        let n = weights.len() / k;
+        let mut out = vec![0.0; m * n];
+        for i in 0..m {
+            for r in 0..n {
+                out[i * n + r] = (0..k)
+                    .map(|c| stored[r * k + c] * f64::from(input[i * k + c]))
+                    .sum();
+            }
+        }
+        out
+    }
+
+    fn shared(bytes: Vec<u8>) -> SharedBytes {
+        let len = bytes.len();
+        SharedBytes::new(Arc::new(bytes), 0..len).expect("range inside the buffer")
+    }
+
+    #[test]
+    fn matmul_matches_f64_for_every_dtype_and_shape() {
+        // Shapes cover whole and partial tiles of rows, inputs and lanes.
+        for dtype in [DType::F32, DType::BF16, DType::F16] {
+            for (n, k, m) in [(1, 1, 1), (5, 17, 1), (8, 64, 3), (13, 100, 4), (9, 48, 11)] {
+                let weights = values(n * k, 1);
+                let input = values(m * k, 2);
+                let matrix = HostMatrix::from_shared(
+                    shared(bytes_of(&weights, dtype)),
+                    dtype,
+                    &[n, k],
+                    dtype,
+                )
+                .expect("valid matrix");
+                let product = matrix.matmul(&input, m);
+                let expected = reference(&weights, dtype, &input, m, k);
+                assert_eq!(product.len(), expected.len());
+                for (index, (&got, &want)) in product.iter().zip(&expected).enumerate() {
+                    assert!(
+                        (f64::from(got) - want).abs() <= 1e-5 * (k as f64).sqrt(),
+                        "{dtype:?} n={n} k={k} m={m} output {index}: {got} != {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn portable_kernel_matches_f64() {
+        // `matmul` takes the AVX-512 kernel where the CPU has it; this
+        // checks the kernel other CPUs run.
+        let (n, k, m) = (6, 37, 3);
+        let weights = values(n * k, 4);
+        let input = values(m * k, 5);
+        let stored: Vec<bf16> = weights.iter().map(|&v| bf16::from_f32(v)).collect();
+        let mut transposed = vec![0.0f32; n * m];
+        portable::rows_times(&stored, &input, m, k, &mut transposed);
+        let expected = reference(&weights, DType::BF16, &input, m, k);
+        for r in 0..n {
+            for i in 0..m {
+                let (got, want) = (transposed[r * m + i], expected[i * n + r]);
+                assert!(
+                    (f64::from(got) - want).abs() <= 1e-5 * (k as f64).sqrt(),
+                    "row {r} input {i}: {got} != {want}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn matching_dtype_borrows_and_other_dtype_converts() {
+        let weights = values(6, 3);
+        let bf16_bytes = shared(bytes_of(&weights, DType::BF16));
+
+        let borrowed =
+            HostMatrix::from_shared(bf16_bytes.clone(), DType::BF16, &[2, 3], DType::BF16)
+                .expect("valid matrix");
+        assert!(borrowed.is_shared());
+
+        let converted = HostMatrix::from_shared(bf16_bytes, DType::BF16, &[2, 3], DType::F32)
+            .expect("valid matrix");
+        assert!(!converted.is_shared());
+        assert_eq!(converted.dtype(), DType::F32);
+        let mut row = [0.0f32; 3];
+        converted.row_into(1, &mut row);
+        for (got, &want) in row.iter().zip(&weights[3..]) {
+            assert_eq!(*got, bf16::from_f32(want).to_f32());
+        }
+    }
+
+    #[test]
+    fn misaligned_bytes_are_copied() {
+        let mut bytes = vec![0u8];
+        bytes.extend(bytes_of(&[1.0, 2.0], DType::F32));
+        let len = bytes.len();
+        let misaligned =
+            SharedBytes::new(Arc::new(bytes), 1..len).expect("range inside the buffer");
+        let matrix = HostMatrix::from_shared(misaligned, DType::F32, &[1, 2], DType::F32)
+            .expect("valid matrix");
+        assert!(!matrix.is_shared());
+        assert_eq!(matrix.matmul(&[1.0, 1.0], 1), vec![3.0]);
+    }
+
+    #[test]
+    fn wrong_size_and_shape_are_rejected() {
+        let bytes = shared(vec![0u8; 10]);
+        assert_eq!(
+            HostMatrix::from_shared(bytes.clone(), DType::BF16, &[2, 3], DType::BF16).unwrap_err(),
+            HostMatrixError::SizeMismatch {
+                bytes: 10,
+                rows: 2,
+                cols: 3,
+                dtype: DType::BF16
+            }
+        );
+        assert_eq!(
+            HostMatrix::from_shared(bytes.clone(), DType::BF16, &[10], DType::BF16).unwrap_err(),
+            HostMatrixError::NotAMatrix(vec![10])
+        );
+        assert_eq!(
+            HostMatrix::from_shared(bytes, DType::I32, &[2, 3], DType::BF16).unwrap_err(),
+            HostMatrixError::UnsupportedDtype(DType::I32)
+        );
+        assert!(SharedBytes::new(Arc::new(vec![0u8; 4]), 2..6).is_none());
+    }
+}
