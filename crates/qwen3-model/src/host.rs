@@ -225,6 +225,7 @@ impl HostMatrix {
         // per thread even out the load when one core is busy elsewhere.
         let threads = rayon::current_num_threads().max(1);
         let band = n.div_ceil(threads * 4).next_multiple_of(4).max(4);
+        let inputs = Inputs::new(input, m, k);
         let mut transposed = vec![0.0f32; n * m];
         transposed
             .par_chunks_mut(band * m)
@@ -233,9 +234,9 @@ impl HostMatrix {
                 let first = task * band;
                 let weights = first * k..first * k + out.len() / m * k;
                 match &self.elements {
-                    Elements::F32(s) => rows_times(&s.as_slice()[weights], input, m, k, out),
-                    Elements::Bf16(s) => rows_times(&s.as_slice()[weights], input, m, k, out),
-                    Elements::F16(s) => rows_times(&s.as_slice()[weights], input, m, k, out),
+                    Elements::F32(s) => rows_times(&s.as_slice()[weights], &inputs, out),
+                    Elements::Bf16(s) => rows_times(&s.as_slice()[weights], &inputs, out),
+                    Elements::F16(s) => rows_times(&s.as_slice()[weights], &inputs, out),
                 }
             });
 
@@ -312,23 +313,46 @@ fn widen_into<W: Element>(values: &[W], out: &mut [f32]) {
     }
 }
 
-/// Computes `out[r * m + i] = dot(weights row r, input row i)` for every
-/// weight row of `weights` (`[rows, k]`) and input row of `input` (`[m, k]`).
-fn rows_times<W: Element + avx512::Load>(
-    weights: &[W],
-    input: &[f32],
+/// The activations of one product, `[m, k]` row-major, with the transposed
+/// copy that the AVX-512 kernel for many tokens reads, made once per product.
+struct Inputs<'a> {
+    values: &'a [f32],
     m: usize,
     k: usize,
-    out: &mut [f32],
-) {
+    /// `[k, padded]`: column `c` of every token, zero past `m`; empty when unused.
+    packed: Vec<f32>,
+    padded: usize,
+}
+
+impl<'a> Inputs<'a> {
+    fn new(values: &'a [f32], m: usize, k: usize) -> Self {
+        let mut inputs = Inputs {
+            values,
+            m,
+            k,
+            packed: Vec::new(),
+            padded: 0,
+        };
+        #[cfg(target_arch = "x86_64")]
+        if avx512::available() && m >= avx512::MANY_TOKENS {
+            inputs.padded = m.next_multiple_of(avx512::LANES);
+            inputs.packed = avx512::pack_inputs(values, m, k, inputs.padded);
+        }
+        inputs
+    }
+}
+
+/// Computes `out[r * m + i] = dot(weights row r, input row i)` for every
+/// weight row of `weights` (`[rows, k]`) and input row.
+fn rows_times<W: Element + avx512::Load>(weights: &[W], inputs: &Inputs, out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if avx512::available() {
         // SAFETY: the CPU has the features `avx512::rows_times` is compiled
         // for, and the slices have the lengths it reads.
-        unsafe { avx512::rows_times(weights, input, m, k, out) };
+        unsafe { avx512::rows_times(weights, inputs, out) };
         return;
     }
-    portable::rows_times(weights, input, m, k, out);
+    portable::rows_times(weights, inputs.values, inputs.m, inputs.k, out);
 }
 
 /// The plain Rust kernel, which compilers vectorize: each of the lanes
@@ -401,19 +425,21 @@ mod portable {
     }
 }
 
-/// The AVX-512 kernel: register tiles of up to 4 weight rows by 4 input rows,
-/// 16 columns per step, with fused multiply-adds.
+/// The AVX-512 kernels: a streamed dot product per weight row for one to
+/// three tokens, and register blocks of 12 weight rows by 32 tokens for more.
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::*;
 
     use half::{bf16, f16};
 
-    const LANES: usize = 16;
-    /// Weight rows per register tile.
-    const TILE_ROWS: usize = 4;
-    /// Input rows per register tile.
-    const TILE_INPUTS: usize = 4;
+    use super::Inputs;
+
+    pub(super) const LANES: usize = 16;
+    /// Below this many input rows the products are bound by memory, not arithmetic.
+    pub(super) const MANY_TOKENS: usize = 4;
+    /// Weight rows per register block of the many-token kernel.
+    const BLOCK_ROWS: usize = 8;
     /// How far ahead of the current weights `dot` prefetches.
     const PREFETCH_BYTES: usize = 4096;
 
@@ -425,9 +451,6 @@ mod avx512 {
 
     /// Loads 16 elements, or the first `len` of them, widened to f32.
     pub(super) trait Load: Copy {
-        /// Whether the elements already are f32, so widening a tile first gains nothing.
-        const IS_F32: bool;
-
         /// # Safety
         /// The CPU supports AVX-512 F, BW and VL, and `ptr` points to 16 readable elements.
         unsafe fn load(ptr: *const Self) -> __m512;
@@ -442,8 +465,6 @@ mod avx512 {
     }
 
     impl Load for f32 {
-        const IS_F32: bool = true;
-
         #[inline]
         #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
         unsafe fn load(ptr: *const f32) -> __m512 {
@@ -458,8 +479,6 @@ mod avx512 {
     }
 
     impl Load for bf16 {
-        const IS_F32: bool = false;
-
         // bf16 is the upper half of an f32: zero-extend and shift left by 16.
         #[inline]
         #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
@@ -481,8 +500,6 @@ mod avx512 {
     }
 
     impl Load for f16 {
-        const IS_F32: bool = false;
-
         #[inline]
         #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
         unsafe fn load(ptr: *const f16) -> __m512 {
@@ -501,13 +518,8 @@ mod avx512 {
     /// `k`, `input` holds `m * k` values and `out` one value per weight row
     /// and input row.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-    pub(super) unsafe fn rows_times<W: Load>(
-        weights: &[W],
-        input: &[f32],
-        m: usize,
-        k: usize,
-        out: &mut [f32],
-    ) {
+    pub(super) unsafe fn rows_times<W: Load>(weights: &[W], inputs: &Inputs, out: &mut [f32]) {
+        let (input, m, k) = (inputs.values, inputs.m, inputs.k);
         let rows = weights.len() / k;
         debug_assert_eq!(input.len(), m * k);
         debug_assert_eq!(out.len(), rows * m);
@@ -515,7 +527,7 @@ mod avx512 {
         // With fewer input rows than a tile, the product is bound by memory:
         // each weight row is streamed once per input row, in address order,
         // which the hardware prefetcher follows best.
-        if m < TILE_INPUTS {
+        if m < MANY_TOKENS {
             for (row, outputs) in weights.chunks_exact(k).zip(out.chunks_exact_mut(m)) {
                 for (output, input) in outputs.iter_mut().zip(input.chunks_exact(k)) {
                     *output = unsafe { dot(row.as_ptr(), input.as_ptr(), k) };
@@ -524,30 +536,136 @@ mod avx512 {
             return;
         }
 
-        // With several input rows the kernel is bound by arithmetic, so
-        // 16-bit rows are widened once into this buffer instead of once per
-        // input row, and register tiles reuse each load several times.
-        let mut widened = if W::IS_F32 {
-            Vec::new()
-        } else {
-            vec![0.0f32; TILE_ROWS * k]
-        };
-
+        // With several input rows the kernel is bound by arithmetic. The
+        // inputs are transposed to `[k, tokens]`, so that one vector holds 16
+        // tokens, and each block of weight rows is widened to f32 once; the
+        // register kernel then broadcasts one weight against those vectors.
+        let (packed, padded) = (&inputs.packed, inputs.padded);
+        debug_assert_eq!(packed.len(), k * padded);
+        let mut widened = vec![0.0f32; BLOCK_ROWS * k];
         let mut row = 0;
         while row < rows {
-            let count = (rows - row).min(TILE_ROWS);
-            let block = &weights[row * k..(row + count) * k];
-            let outputs = &mut out[row * m..(row + count) * m];
+            let count = (rows - row).min(BLOCK_ROWS);
             unsafe {
-                if widened.is_empty() {
-                    row_block(block, count, input, m, k, outputs);
-                } else {
-                    let widened = &mut widened[..count * k];
-                    widen(block, widened);
-                    row_block(widened, count, input, m, k, outputs);
+                widen(
+                    &weights[row * k..(row + count) * k],
+                    &mut widened[..count * k],
+                )
+            };
+            // Rows past the end of the matrix stay zero and are not stored.
+            widened[count * k..].fill(0.0);
+            let outputs = &mut out[row * m..(row + count) * m];
+
+            // The first pass over the tokens also prefetches the next weight
+            // rows, so that their widening does not wait on memory.
+            let next = &weights[(row + count) * k..];
+            let next_bytes = size_of_val(&next[..next.len().min(BLOCK_ROWS * k)]);
+            let mut token = 0;
+            while token < m {
+                let tokens = (m - token).min(2 * LANES);
+                let block = Block {
+                    weights: widened.as_ptr(),
+                    inputs: unsafe { packed.as_ptr().add(token) },
+                    out: unsafe { outputs.as_mut_ptr().add(token) },
+                    k,
+                    padded,
+                    m,
+                    rows: count,
+                    tokens,
+                    prefetch: next.as_ptr().cast(),
+                    prefetch_step: if token == 0 {
+                        next_bytes.div_ceil(k)
+                    } else {
+                        0
+                    },
+                };
+                unsafe {
+                    if tokens > LANES {
+                        block_product::<2>(&block);
+                    } else {
+                        block_product::<1>(&block);
+                    }
                 }
+                token += tokens;
             }
             row += count;
+        }
+    }
+
+    /// Returns `input` (`[m, k]`) transposed to `[k, padded]`, zero past `m`.
+    pub(super) fn pack_inputs(input: &[f32], m: usize, k: usize, padded: usize) -> Vec<f32> {
+        let mut packed = vec![0.0f32; k * padded];
+        // Sixteen tokens at a time: sixteen read streams, contiguous writes.
+        for first in (0..m).step_by(LANES) {
+            let tokens = (m - first).min(LANES);
+            for column in 0..k {
+                let row = &mut packed[column * padded + first..][..tokens];
+                for (token, value) in row.iter_mut().enumerate() {
+                    *value = input[(first + token) * k + column];
+                }
+            }
+        }
+        packed
+    }
+
+    /// One register block of the many-token kernel: `BLOCK_ROWS` widened
+    /// weight rows (row stride `k`) by up to `VECTORS * 16` tokens of the
+    /// packed inputs (row stride `padded`), stored for the first `rows` rows
+    /// and `tokens` tokens at `out[row * m + token]`.
+    struct Block {
+        weights: *const f32,
+        inputs: *const f32,
+        out: *mut f32,
+        k: usize,
+        padded: usize,
+        m: usize,
+        rows: usize,
+        tokens: usize,
+        /// Bytes to prefetch, `prefetch_step` more at each of the `k` steps (0: none).
+        prefetch: *const i8,
+        prefetch_step: usize,
+    }
+
+    // Index loops over the constant block sizes unroll into plain registers.
+    #[allow(clippy::needless_range_loop)]
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn block_product<const VECTORS: usize>(block: &Block) {
+        let mut sums = [[_mm512_setzero_ps(); VECTORS]; BLOCK_ROWS];
+        let mut inputs = [_mm512_setzero_ps(); VECTORS];
+        unsafe {
+            for c in 0..block.k {
+                if block.prefetch_step > 0 {
+                    _mm_prefetch::<_MM_HINT_T0>(
+                        block.prefetch.wrapping_add(c * block.prefetch_step),
+                    );
+                }
+                let packed = block.inputs.add(c * block.padded);
+                for v in 0..VECTORS {
+                    inputs[v] = _mm512_loadu_ps(packed.add(v * LANES));
+                }
+                for r in 0..BLOCK_ROWS {
+                    let weight = _mm512_set1_ps(*block.weights.add(r * block.k + c));
+                    for v in 0..VECTORS {
+                        sums[r][v] = _mm512_fmadd_ps(weight, inputs[v], sums[r][v]);
+                    }
+                }
+            }
+            for r in 0..block.rows {
+                for v in 0..VECTORS {
+                    let first = v * LANES;
+                    if first >= block.tokens {
+                        break;
+                    }
+                    let out = block.out.add(r * block.m + first);
+                    let valid = (block.tokens - first).min(LANES);
+                    if valid == LANES {
+                        _mm512_storeu_ps(out, sums[r][v]);
+                    } else {
+                        _mm512_mask_storeu_ps(out, mask(valid), sums[r][v]);
+                    }
+                }
+            }
         }
     }
 
@@ -606,102 +724,6 @@ mod avx512 {
             // SAFETY: one element is readable; the lanes past it are masked off.
             let wide = unsafe { W::load_partial(weight, 1) };
             *out = _mm512_cvtss_f32(wide);
-        }
-    }
-
-    /// Multiplies `count` (1 to 4) weight rows by every input row.
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-    unsafe fn row_block<W: Load>(
-        weights: &[W],
-        count: usize,
-        input: &[f32],
-        m: usize,
-        k: usize,
-        out: &mut [f32],
-    ) {
-        let w = weights.as_ptr();
-        let x = input.as_ptr();
-        let o = out.as_mut_ptr();
-        let mut i = 0;
-        unsafe {
-            while i < m {
-                let inputs = (m - i).min(TILE_INPUTS);
-                let x = x.add(i * k);
-                let o = o.add(i);
-                match (count, inputs) {
-                    (4, 4) => tile::<W, 4, 4>(w, x, k, o, m),
-                    (4, _) => {
-                        for j in 0..inputs {
-                            tile::<W, 4, 1>(w, x.add(j * k), k, o.add(j), m);
-                        }
-                    }
-                    (_, 4) => {
-                        for r in 0..count {
-                            tile::<W, 1, 4>(w.add(r * k), x, k, o.add(r * m), m);
-                        }
-                    }
-                    _ => {
-                        for r in 0..count {
-                            for j in 0..inputs {
-                                tile::<W, 1, 1>(w.add(r * k), x.add(j * k), k, o.add(r * m + j), m);
-                            }
-                        }
-                    }
-                }
-                i += inputs;
-            }
-        }
-    }
-
-    /// Computes the `ROWS x INPUTS` dot products of `ROWS` weight rows at
-    /// `w` and `INPUTS` input rows at `x` (both with row stride `k`) into
-    /// `out[r * m + j]`.
-    // Index loops over the constant tile sizes unroll into plain registers.
-    #[allow(clippy::needless_range_loop)]
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-    unsafe fn tile<W: Load, const ROWS: usize, const INPUTS: usize>(
-        w: *const W,
-        x: *const f32,
-        k: usize,
-        out: *mut f32,
-        m: usize,
-    ) {
-        let mut sums = [[_mm512_setzero_ps(); INPUTS]; ROWS];
-        let mut inputs = [_mm512_setzero_ps(); INPUTS];
-        let whole = k / LANES * LANES;
-        let mut c = 0;
-        unsafe {
-            while c < whole {
-                for j in 0..INPUTS {
-                    inputs[j] = _mm512_loadu_ps(x.add(j * k + c));
-                }
-                for r in 0..ROWS {
-                    let weight = W::load(w.add(r * k + c));
-                    for j in 0..INPUTS {
-                        sums[r][j] = _mm512_fmadd_ps(weight, inputs[j], sums[r][j]);
-                    }
-                }
-                c += LANES;
-            }
-            if c < k {
-                let len = k - c;
-                for j in 0..INPUTS {
-                    inputs[j] = _mm512_maskz_loadu_ps(mask(len), x.add(j * k + c));
-                }
-                for r in 0..ROWS {
-                    let weight = W::load_partial(w.add(r * k + c), len);
-                    for j in 0..INPUTS {
-                        sums[r][j] = _mm512_fmadd_ps(weight, inputs[j], sums[r][j]);
-                    }
-                }
-            }
-            for r in 0..ROWS {
-                for j in 0..INPUTS {
-                    *out.add(r * m + j) = _mm512_reduce_add_ps(sums[r][j]);
-                }
-            }
         }
     }
 }
@@ -773,9 +795,17 @@ mod tests {
 
     #[test]
     fn matmul_matches_f64_for_every_dtype_and_shape() {
-        // Shapes cover whole and partial tiles of rows, inputs and lanes.
+        // Shapes cover both kernels and whole and partial blocks of rows,
+        // tokens and lanes.
         for dtype in [DType::F32, DType::BF16, DType::F16] {
-            for (n, k, m) in [(1, 1, 1), (5, 17, 1), (8, 64, 3), (13, 100, 4), (9, 48, 11)] {
+            for (n, k, m) in [
+                (1, 1, 1),
+                (5, 17, 1),
+                (8, 64, 3),
+                (13, 100, 4),
+                (9, 48, 11),
+                (25, 70, 37),
+            ] {
                 let weights = values(n * k, 1);
                 let input = values(m * k, 2);
                 let matrix = HostMatrix::from_shared(
