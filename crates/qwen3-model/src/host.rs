@@ -439,7 +439,7 @@ mod avx512 {
     /// Below this many input rows the products are bound by memory, not arithmetic.
     pub(super) const MANY_TOKENS: usize = 4;
     /// Weight rows per register block of the many-token kernel.
-    const BLOCK_ROWS: usize = 8;
+    const BLOCK_ROWS: usize = 12;
     /// How far ahead of the current weights `dot` prefetches.
     const PREFETCH_BYTES: usize = 4096;
 
