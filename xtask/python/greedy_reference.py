@@ -1,8 +1,8 @@
 """Record the greedy tokens transformers generates on a checkpoint, with the logit margins.
 
 For each of --new-tokens steps (prefill, then one token at a time with the KV
-cache) the file gets the argmax token and the margin between the largest and
-second-largest logit. A runtime fed the same tokens (teacher forcing) should
+cache) the file gets the argmax token, the largest logit and its margin over
+the second largest. A runtime fed the same tokens (teacher forcing) should
 pick the same argmax wherever the margin is clearly above its rounding error.
 """
 
@@ -30,7 +30,7 @@ def main() -> None:
     prompt = [int(i) for i in args.input_ids.split(",")]
     model = Qwen3ForCausalLM.from_pretrained(args.model, dtype=DTYPES[args.dtype]).eval()
 
-    tokens, margins = [], []
+    tokens, margins, top_logits = [], [], []
     with torch.inference_mode():
         cache = DynamicCache(config=model.config)
         ids = torch.tensor([prompt])
@@ -39,6 +39,7 @@ def main() -> None:
             top = logits[0, -1].float().topk(2)
             tokens.append(int(top.indices[0]))
             margins.append(float(top.values[0] - top.values[1]))
+            top_logits.append(float(top.values[0]))
             ids = top.indices[:1].view(1, 1)
 
     reference = {
@@ -48,6 +49,7 @@ def main() -> None:
         "prompt_ids": prompt,
         "tokens": tokens,
         "margins": margins,
+        "top_logits": top_logits,
     }
     staging = args.out.with_name(args.out.name + ".partial")
     staging.write_text(json.dumps(reference, indent=1) + "\n")

@@ -167,27 +167,32 @@ pub fn compare(options: &CompareOptions) -> Result<()> {
     Ok(())
 }
 
-/// Runs `xtask/python/greedy_reference.py`: the tokens transformers picks
-/// greedily in bf16 on `model`, and their margins, into
-/// `model/greedy-reference.json`.
+/// Runs `xtask/python/greedy_reference.py` twice on `model`: the tokens
+/// transformers picks greedily in bf16, and in f32 on the same (bf16-stored)
+/// weights, with their margins, into `model/greedy-reference-bf16.json` and
+/// `model/greedy-reference-f32.json`.
 pub fn greedy_reference(model: &Path, prompt_tokens: usize, new_tokens: usize) -> Result<()> {
     let root = workspace_root();
     let scripts = root.join("xtask").join("python");
     let python = ensure_venv("model", &scripts.join("requirements-model.txt"))?;
     let ids = prompt_ids(prompt_tokens, 151_936);
     let ids_arg = ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
-    run(Command::new(&python)
-        .arg(scripts.join("greedy_reference.py"))
-        .arg("--model")
-        .arg(model)
-        .args(["--input-ids", &ids_arg])
-        .args(["--new-tokens", &new_tokens.to_string()])
-        .arg("--out")
-        .arg(model.join("greedy-reference.json"))
-        .env("HF_HUB_OFFLINE", "1")
-        .env("TRANSFORMERS_VERBOSITY", "error")
-        .env("TQDM_DISABLE", "1")
-        .env("PYTHONWARNINGS", "ignore"))
+    for dtype in ["bf16", "f32"] {
+        run(Command::new(&python)
+            .arg(scripts.join("greedy_reference.py"))
+            .arg("--model")
+            .arg(model)
+            .args(["--input-ids", &ids_arg])
+            .args(["--new-tokens", &new_tokens.to_string()])
+            .args(["--dtype", dtype])
+            .arg("--out")
+            .arg(model.join(format!("greedy-reference-{dtype}.json")))
+            .env("HF_HUB_OFFLINE", "1")
+            .env("TRANSFORMERS_VERBOSITY", "error")
+            .env("TQDM_DISABLE", "1")
+            .env("PYTHONWARNINGS", "ignore"))?;
+    }
+    Ok(())
 }
 
 /// The prompt ids `qwen3 bench --prompt-tokens` uses: spread over the

@@ -95,9 +95,10 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Write DIR/greedy-reference.json: the tokens transformers generates
-    /// greedily in bf16 from the bench prompt, with their top-1/top-2 logit
-    /// margins, for the teacher-forcing test.
+    /// Write DIR/greedy-reference-bf16.json and DIR/greedy-reference-f32.json:
+    /// the tokens transformers generates greedily from the bench prompt in
+    /// bf16 and in f32, with their top-1/top-2 logit margins, for the
+    /// teacher-forcing tests.
     GreedyReference {
         /// Checkpoint folder [default: models/qwen3-0.6b-random].
         #[arg(long)]

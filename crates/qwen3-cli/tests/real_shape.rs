@@ -116,11 +116,24 @@ fn score_on_real_shape_within_memory_bound() {
     );
 }
 
-#[test]
-#[ignore = "needs the 1.2 GB real-shape checkpoint and its greedy reference"]
-fn teacher_forcing_matches_transformers_bf16() {
-    let dir = checkpoint_dir();
-    let path = dir.join("greedy-reference.json");
+/// One greedy step of a transformers reference where our argmax differs.
+#[derive(Debug)]
+struct Disagreement {
+    step: usize,
+    ours: u32,
+    theirs: u32,
+    /// Their top-1/top-2 logit margin.
+    margin: f64,
+    /// Their largest logit.
+    top_logit: f64,
+}
+
+/// Feeds the prompt and the greedy tokens of `reference` (a file written by
+/// `cargo xtask greedy-reference`) to the checkpoint loaded with bf16
+/// weights, one token per step as in decoding, and returns the steps whose
+/// argmax differs from the reference token, after printing them.
+fn teacher_forcing(dir: &Path, reference: &str) -> Vec<Disagreement> {
+    let path = dir.join(reference);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|error| {
         panic!(
             "{}: {error}; run `cargo xtask greedy-reference`",
@@ -128,63 +141,109 @@ fn teacher_forcing_matches_transformers_bf16() {
         )
     });
     let reference: Value = serde_json::from_str(&text).expect("valid JSON");
-    let ids = |key: &str| -> Vec<u32> {
+    let numbers = |key: &str| -> Vec<f64> {
         reference[key]
             .as_array()
-            .expect("a list")
+            .unwrap_or_else(|| panic!("{key} is a list"))
             .iter()
-            .map(|id| id.as_u64().expect("an id") as u32)
+            .map(|n| n.as_f64().expect("a number"))
             .collect()
     };
-    let prompt = ids("prompt_ids");
-    let tokens = ids("tokens");
-    let margins: Vec<f64> = reference["margins"]
-        .as_array()
-        .expect("a list")
-        .iter()
-        .map(|m| m.as_f64().expect("a number"))
-        .collect();
+    let prompt: Vec<u32> = numbers("prompt_ids").iter().map(|&id| id as u32).collect();
+    let tokens: Vec<u32> = numbers("tokens").iter().map(|&id| id as u32).collect();
+    let margins = numbers("margins");
+    let top_logits = numbers("top_logits");
     assert_eq!(tokens.len(), 64, "the reference has 64 greedy steps");
     assert_eq!(margins.len(), tokens.len());
+    assert_eq!(top_logits.len(), tokens.len());
 
-    let checkpoint = Checkpoint::open(&dir).expect("config");
+    let checkpoint = Checkpoint::open(dir).expect("config");
     let (model, _) = checkpoint
         .load(&Device::default(), DType::BF16)
         .expect("load in bf16");
     let mut cache = model.new_cache(prompt.len() + tokens.len()).expect("cache");
 
-    // Step i sees the prompt and the reference tokens before i, as in
-    // decoding, and predicts token i.
-    let mut input = prompt.clone();
+    // Step i sees the prompt and the reference tokens before i and predicts token i.
+    let mut input = prompt;
     let mut disagreements = Vec::new();
-    for (step, (&expected, &margin)) in tokens.iter().zip(&margins).enumerate() {
+    for (step, &theirs) in tokens.iter().enumerate() {
         let logits = model
             .forward(&input, &mut cache, Logits::Last)
             .expect("forward");
         let ours = argmax_last(logits).expect("argmax");
-        if ours != expected {
-            disagreements.push((step, ours, expected, margin));
+        if ours != theirs {
+            disagreements.push(Disagreement {
+                step,
+                ours,
+                theirs,
+                margin: margins[step],
+                top_logit: top_logits[step],
+            });
         }
-        input = vec![expected];
+        input = vec![theirs];
     }
 
     eprintln!(
-        "{} of {} steps differ from transformers bf16",
+        "{reference}: {} of {} steps differ",
         disagreements.len(),
-        tokens.len()
+        tokens.len(),
+        reference = path.display()
     );
-    for (step, ours, theirs, margin) in &disagreements {
+    for d in &disagreements {
         eprintln!(
-            "step {step}: ours {ours}, transformers {theirs}, their top-1/top-2 margin {margin:.4}"
+            "step {}: ours {}, transformers {}, their top logit {:.4}, top-1/top-2 margin {:.4}",
+            d.step, d.ours, d.theirs, d.top_logit, d.margin
         );
     }
-    let decisive: Vec<_> = disagreements
+    disagreements
+}
+
+/// Returns the spacing of bf16 values at `value`: 8 significant bits.
+fn bf16_spacing(value: f64) -> f64 {
+    2f64.powi(value.abs().log2().floor() as i32 - 7)
+}
+
+#[test]
+#[ignore = "needs the 1.2 GB real-shape checkpoint and its greedy references"]
+fn teacher_forcing_matches_transformers_f32() {
+    // transformers in f32 on the bf16-stored weights computes what our CPU
+    // path computes (bf16 weights widened exactly, f32 activations), so
+    // every step with a margin clearly above rounding must agree.
+    let disagreements = teacher_forcing(&checkpoint_dir(), "greedy-reference-f32.json");
+    let decisive: Vec<&Disagreement> = disagreements
         .iter()
-        .filter(|(_, _, _, margin)| *margin > DECISIVE_MARGIN)
+        .filter(|d| d.margin > DECISIVE_MARGIN)
         .collect();
     assert!(
         decisive.is_empty(),
-        "argmax differs where transformers' margin exceeds {DECISIVE_MARGIN}: {decisive:?}"
+        "argmax differs where the margin of transformers f32 exceeds {DECISIVE_MARGIN}: {decisive:?}"
+    );
+}
+
+#[test]
+#[ignore = "needs the 1.2 GB real-shape checkpoint and its greedy references"]
+fn teacher_forcing_against_transformers_bf16() {
+    // transformers in bf16 rounds every activation and its logits to bf16,
+    // whose spacing near a logit of 4 is already 0.03. Steps whose margin
+    // is within two such steps are reported, not failed.
+    let disagreements = teacher_forcing(&checkpoint_dir(), "greedy-reference-bf16.json");
+    for d in &disagreements {
+        if d.margin > DECISIVE_MARGIN {
+            eprintln!(
+                "step {} exceeds the margin {DECISIVE_MARGIN}: {:.4} is {:.1} bf16 steps at their top logit",
+                d.step,
+                d.margin,
+                d.margin / bf16_spacing(d.top_logit)
+            );
+        }
+    }
+    let decisive: Vec<&Disagreement> = disagreements
+        .iter()
+        .filter(|d| d.margin > DECISIVE_MARGIN.max(2.0 * bf16_spacing(d.top_logit)))
+        .collect();
+    assert!(
+        decisive.is_empty(),
+        "argmax differs where the margin of transformers bf16 exceeds two bf16 steps: {decisive:?}"
     );
 }
 
