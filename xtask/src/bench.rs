@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::python::{ensure_venv, run};
 use crate::workspace_root;
 
-/// What `cargo xtask bench-compare` runs.
+/// Settings of `cargo xtask bench-compare`.
 pub struct CompareOptions {
     pub model: PathBuf,
     pub prompt_tokens: usize,
@@ -32,8 +32,8 @@ const FIGURES: [(&str, &str, bool); 4] = [
 ];
 
 /// Runs `qwen3 bench` and `xtask/python/transformers_bench.py` alternately,
-/// `rounds` times each, on the same prompt ids, greedy tokens, threads and
-/// dtype (bf16), and prints the medians, the ratios ours/theirs and the decode
+/// `rounds` times each, with the same prompt ids, greedy tokens, threads and
+/// dtype (bf16). Prints the medians, the ratios ours/theirs, and the decode
 /// speed as a fraction of the memory-bandwidth ceiling measured in this run.
 pub fn compare(options: &CompareOptions) -> Result<()> {
     let root = workspace_root();
@@ -195,8 +195,8 @@ pub fn greedy_reference(model: &Path, prompt_tokens: usize, new_tokens: usize) -
     Ok(())
 }
 
-/// The prompt ids `qwen3 bench --prompt-tokens` uses: spread over the
-/// regular vocabulary, below the first special token (151643).
+/// Returns the prompt ids `qwen3 bench --prompt-tokens` uses: spread over
+/// the regular vocabulary, below the first special token (151643).
 fn prompt_ids(count: usize, vocab_size: usize) -> Vec<u32> {
     let regular = vocab_size.min(151_643) as u64;
     (0..count as u64)

@@ -1,9 +1,9 @@
 //! The CLI and the model on checkpoints with the real Qwen3 shapes (random
 //! weights, made by `cargo xtask real-shape-checkpoint --preset 0.6b`, and
 //! `--preset 4b` for the 4B test), against greedy tokens of transformers
-//! (`cargo xtask greedy-reference`). Ignored by default because the
-//! checkpoints are 1.2 and 8 GB and need Python to make; `.ci/run` makes the
-//! 0.6B one and runs these with `--ignored`.
+//! (`cargo xtask greedy-reference`). The checkpoints are 1.2 and 8 GB and
+//! need Python to make, so the tests are ignored by default; `.ci/run` makes
+//! both and runs them with `--ignored`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -103,8 +103,8 @@ fn score_on_real_shape_within_memory_bound() {
     );
 
     // Peak RSS as /usr/bin/time reports it, mapped file pages included. The
-    // bf16 weights are used in place from the mapped file, so the peak is
-    // the file plus activations, logits and the allocator's slack.
+    // bf16 weights are copied once and their mapped pages released, so the
+    // peak is one copy plus activations, logits and the allocator's slack.
     let peak = peak_rss_bytes(&output);
     let checkpoint = Checkpoint::open(&dir).expect("config");
     let model_bytes = checkpoint.config.num_parameters() as u64 * 2;
@@ -163,7 +163,7 @@ fn teacher_forcing(dir: &Path, reference: &str) -> Vec<Disagreement> {
         .expect("load in bf16");
     let mut cache = model.new_cache(prompt.len() + tokens.len()).expect("cache");
 
-    // Step i sees the prompt and the reference tokens before i and predicts token i.
+    // Step i reads the prompt and the reference tokens before i and predicts token i.
     let mut input = prompt;
     let mut disagreements = Vec::new();
     for (step, &theirs) in tokens.iter().enumerate() {

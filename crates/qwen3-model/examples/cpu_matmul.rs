@@ -1,5 +1,5 @@
 //! Times the matrix products of Qwen3-0.6B's decoding (one token) and of a
-//! 32-token prefill on the CPU: burn-flex's matmul in f32 and f16 against
+//! 32-token prefill on the CPU: burn-flex's matmul in f32, bf16 and f16 against
 //! this crate's host kernels in f32, bf16 and f16.
 //!
 //! `cargo run --release -p qwen3-model --features flex --example cpu_matmul [-- THREADS]`
@@ -73,7 +73,7 @@ fn main() {
                 .map(|i| (i % 17) as f32 / 17.0)
                 .collect();
 
-            for dtype in [DType::F32, DType::F16] {
+            for dtype in [DType::F32, DType::BF16, DType::F16] {
                 let size = dtype.size();
                 let weights: Vec<Tensor<2>> = (0..LAYERS)
                     .map(|_| {

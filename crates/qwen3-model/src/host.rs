@@ -2,9 +2,10 @@
 //!
 //! burn's CPU backends read 16-bit weights slowly (flex converts bf16 to f32
 //! on every matmul) and ndarray cannot hold them at all. On the CPU the linear
-//! layers, the embedding and the LM head therefore keep their weights here,
-//! borrowed from the memory-mapped checkpoint when it already has the
-//! requested dtype, converted once at load otherwise. Products take f32
+//! layers, the embedding and the LM head therefore keep their weights here:
+//! borrowed from a shared buffer when it already has the requested dtype
+//! (qwen3-weights passes a huge-page copy of the checkpoint tensor), or
+//! converted once at load. Products take f32
 //! activations, widen each weight to f32 as it is read, accumulate in f32 and
 //! split the output rows across rayon's threads.
 
@@ -45,7 +46,7 @@ impl fmt::Debug for SharedBytes {
     }
 }
 
-/// Why a [`HostMatrix`] could not be built.
+/// Error building a [`HostMatrix`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HostMatrixError {
     /// The dtype is not one of f32, bf16 and f16.
@@ -514,9 +515,9 @@ mod avx512 {
     }
 
     /// # Safety
-    /// The CPU supports AVX-512 F, BW and VL; `weights` holds whole rows of
-    /// `k`, `input` holds `m * k` values and `out` one value per weight row
-    /// and input row.
+    /// The CPU supports AVX-512 F, BW and VL, and `inputs` was made with the
+    /// packed copy. `weights` has whole rows of `k` values, and `out` one
+    /// value per weight row and input row.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
     pub(super) unsafe fn rows_times<W: Load>(weights: &[W], inputs: &Inputs, out: &mut [f32]) {
         let (input, m, k) = (inputs.values, inputs.m, inputs.k);
@@ -537,9 +538,9 @@ mod avx512 {
         }
 
         // With several input rows the kernel is bound by arithmetic. The
-        // inputs are transposed to `[k, tokens]`, so that one vector holds 16
-        // tokens, and each block of weight rows is widened to f32 once; the
-        // register kernel then broadcasts one weight against those vectors.
+        // inputs come transposed to `[k, tokens]`, so one vector contains 16
+        // tokens. Each block of weight rows is widened to f32 once, and the
+        // register kernel broadcasts one weight against those vectors.
         let (packed, padded) = (&inputs.packed, inputs.padded);
         debug_assert_eq!(packed.len(), k * padded);
         let mut widened = vec![0.0f32; BLOCK_ROWS * k];
@@ -766,7 +767,7 @@ mod tests {
         }
     }
 
-    /// The product in f64 from the weights as stored in `dtype`.
+    /// Computes the product in f64 from the weights as stored in `dtype`.
     fn reference(weights: &[f32], dtype: DType, input: &[f32], m: usize, k: usize) -> Vec<f64> {
         let stored: Vec<f64> = weights
             .iter()

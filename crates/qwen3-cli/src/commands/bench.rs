@@ -140,8 +140,8 @@ fn spread_ids(count: usize, vocab_size: usize) -> Vec<u32> {
 }
 
 /// Returns the largest resident set of this process so far, mapped file
-/// pages included (`VmHWM`, the figure `/usr/bin/time -v` reports), where
-/// the system tells it.
+/// pages included (`VmHWM`, the figure `/usr/bin/time -v` reports). Only
+/// Linux provides it, through `/proc/self/status`.
 fn peak_rss_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
