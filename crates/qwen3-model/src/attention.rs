@@ -6,8 +6,9 @@ use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, DType, Device, Tensor, TensorData, activation};
 
 use crate::cache::KvCache;
+use crate::host::matmul_many;
 use crate::norm::RmsNorm;
-use crate::projection::Projection;
+use crate::projection::{Projection, from_host, to_host};
 use crate::rope::RotaryEmbedding;
 
 /// Self-attention of one decoder layer, with the Hugging Face tensor names.
@@ -52,18 +53,10 @@ impl Attention {
         let head_dim = self.head_dim;
 
         // 1. Project and split into heads: [1, heads, seq, head_dim].
-        let q = self
-            .q_proj
-            .forward(x.clone())
-            .reshape([batch, seq, heads, head_dim]);
-        let k = self
-            .k_proj
-            .forward(x.clone())
-            .reshape([batch, seq, kv_heads, head_dim]);
-        let v = self
-            .v_proj
-            .forward(x)
-            .reshape([batch, seq, kv_heads, head_dim]);
+        let (q, k, v) = self.project(x);
+        let q = q.reshape([batch, seq, heads, head_dim]);
+        let k = k.reshape([batch, seq, kv_heads, head_dim]);
+        let v = v.reshape([batch, seq, kv_heads, head_dim]);
 
         // 2. Normalize each head, then rotate by position.
         let q = rope.apply(self.q_norm.forward(q).swap_dims(1, 2), offset);
@@ -103,6 +96,33 @@ impl Attention {
             .swap_dims(1, 2)
             .reshape([batch, seq, heads * head_dim]);
         self.o_proj.forward(attended)
+    }
+}
+
+impl Attention {
+    /// Applies `q_proj`, `k_proj` and `v_proj` to `x` (`[batch, seq, hidden]`);
+    /// host weights share one copy of `x` and one parallel section.
+    fn project(&self, x: Tensor<3>) -> (Tensor<3>, Tensor<3>, Tensor<3>) {
+        if let (Some(q_proj), Some(k_proj), Some(v_proj)) =
+            (&self.q_proj.host, &self.k_proj.host, &self.v_proj.host)
+        {
+            let device = x.device();
+            let (input, [batch, seq, _]) = to_host(x);
+            let matrices = [q_proj.as_ref(), k_proj.as_ref(), v_proj.as_ref()];
+            let [q, k, v] = matmul_many(matrices, &input, batch * seq);
+            let tensor =
+                |values: Vec<f32>, rows: usize| from_host(values, [batch, seq, rows], &device);
+            return (
+                tensor(q, q_proj.rows()),
+                tensor(k, k_proj.rows()),
+                tensor(v, v_proj.rows()),
+            );
+        }
+        (
+            self.q_proj.forward(x.clone()),
+            self.k_proj.forward(x.clone()),
+            self.v_proj.forward(x),
+        )
     }
 }
 

@@ -210,48 +210,75 @@ impl HostMatrix {
     ///
     /// When `input` does not hold `m * cols` values.
     pub fn matmul(&self, input: &[f32], m: usize) -> Vec<f32> {
-        assert_eq!(
-            input.len(),
-            m * self.cols,
-            "input of {m} rows of {}",
-            self.cols
-        );
-        let (n, k) = (self.rows, self.cols);
-        if m == 0 || n == 0 {
-            return Vec::new();
-        }
+        let [product] = matmul_many([self], input, m);
+        product
+    }
+}
 
-        // Each task takes a band of weight rows and writes its outputs as a
-        // contiguous `[band, m]` block of the transposed result. A few bands
-        // per thread even out the load when one core is busy elsewhere.
-        let threads = rayon::current_num_threads().max(1);
-        let band = n.div_ceil(threads * 4).next_multiple_of(4).max(4);
-        let inputs = Inputs::new(input, m, k);
-        let mut transposed = vec![0.0f32; n * m];
-        transposed
-            .par_chunks_mut(band * m)
-            .enumerate()
-            .for_each(|(task, out)| {
-                let first = task * band;
-                let weights = first * k..first * k + out.len() / m * k;
-                match &self.elements {
-                    Elements::F32(s) => rows_times(&s.as_slice()[weights], &inputs, out),
-                    Elements::Bf16(s) => rows_times(&s.as_slice()[weights], &inputs, out),
-                    Elements::F16(s) => rows_times(&s.as_slice()[weights], &inputs, out),
-                }
-            });
+/// Multiplies the same `m` input rows (`[m, cols]`) by several matrices with
+/// `cols` columns each, such as `q_proj`, `k_proj` and `v_proj`: returns one
+/// `[m, rows]` product per matrix, as [`HostMatrix::matmul`] would.
+///
+/// The inputs are prepared once and all products share one parallel
+/// section, so the threads start and stop once instead of once per matrix.
+///
+/// # Panics
+///
+/// When the matrices have different column counts or `input` does not hold
+/// `m * cols` values.
+pub fn matmul_many<const N: usize>(
+    matrices: [&HostMatrix; N],
+    input: &[f32],
+    m: usize,
+) -> [Vec<f32>; N] {
+    let k = matrices.first().map_or(0, |matrix| matrix.cols);
+    assert!(
+        matrices.iter().all(|matrix| matrix.cols == k),
+        "matrices with different column counts"
+    );
+    assert_eq!(input.len(), m * k, "input of {m} rows of {k}");
+    let mut transposed: [Vec<f32>; N] =
+        std::array::from_fn(|index| vec![0.0f32; matrices[index].rows * m]);
+    if m == 0 {
+        return transposed;
+    }
 
-        if m == 1 {
-            return transposed;
+    // Each task takes a band of weight rows of one matrix and writes its
+    // outputs as a contiguous `[band, m]` block of that matrix's transposed
+    // product. A few bands per thread even out the load when one core is
+    // busy elsewhere.
+    let threads = rayon::current_num_threads().max(1);
+    let total_rows: usize = matrices.iter().map(|matrix| matrix.rows).sum();
+    let band = total_rows.div_ceil(threads * 4).next_multiple_of(4).max(4);
+    let mut tasks = Vec::new();
+    for (matrix, product) in matrices.iter().zip(transposed.iter_mut()) {
+        for (index, out) in product.chunks_mut(band * m).enumerate() {
+            tasks.push((*matrix, index * band, out));
         }
+    }
+    let inputs = Inputs::new(input, m, k);
+    tasks.into_par_iter().for_each(|(matrix, first, out)| {
+        let weights = first * k..first * k + out.len() / m * k;
+        match &matrix.elements {
+            Elements::F32(s) => rows_times(&s.as_slice()[weights], &inputs, out),
+            Elements::Bf16(s) => rows_times(&s.as_slice()[weights], &inputs, out),
+            Elements::F16(s) => rows_times(&s.as_slice()[weights], &inputs, out),
+        }
+    });
+
+    if m == 1 {
+        return transposed;
+    }
+    transposed.map(|product| {
+        let n = product.len() / m;
         let mut result = vec![0.0f32; m * n];
-        for (row, outputs) in transposed.chunks_exact(m).enumerate() {
+        for (row, outputs) in product.chunks_exact(m).enumerate() {
             for (i, &value) in outputs.iter().enumerate() {
                 result[i * n + row] = value;
             }
         }
         result
-    }
+    })
 }
 
 fn matrix_shape(shape: &[usize]) -> Result<(usize, usize), HostMatrixError> {
@@ -825,6 +852,28 @@ mod tests {
                         "{dtype:?} n={n} k={k} m={m} output {index}: {got} != {want}"
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn matmul_many_equals_separate_products() {
+        let k = 40;
+        let shapes = [(7, DType::BF16), (20, DType::F32), (3, DType::F16)];
+        let matrices: Vec<HostMatrix> = shapes
+            .iter()
+            .enumerate()
+            .map(|(seed, &(rows, dtype))| {
+                let bytes = shared(bytes_of(&values(rows * k, seed as u64 + 10), dtype));
+                HostMatrix::from_shared(bytes, dtype, &[rows, k], dtype).expect("valid matrix")
+            })
+            .collect();
+        for m in [1, 5] {
+            let input = values(m * k, 20);
+            let products = matmul_many([&matrices[0], &matrices[1], &matrices[2]], &input, m);
+            for (matrix, product) in matrices.iter().zip(&products) {
+                assert_eq!(product, &matrix.matmul(&input, m), "m={m}");
+                assert_eq!(product.len(), m * matrix.rows());
             }
         }
     }

@@ -3,6 +3,7 @@
 use burn::module::Module;
 use burn::tensor::{Tensor, activation};
 
+use crate::host::matmul_many;
 use crate::projection::{Projection, from_host, to_host};
 
 /// `down_proj(silu(gate_proj(x)) * up_proj(x))`, without biases.
@@ -29,8 +30,7 @@ impl Mlp {
             let device = x.device();
             let (input, [batch, seq, _]) = to_host(x);
             let rows = batch * seq;
-            let mut hidden = gate.matmul(&input, rows);
-            let up = up.matmul(&input, rows);
+            let [mut hidden, up] = matmul_many([gate.as_ref(), up.as_ref()], &input, rows);
             for (gate, up) in hidden.iter_mut().zip(&up) {
                 *gate = *gate / (1.0 + (-*gate).exp()) * up;
             }
