@@ -11,11 +11,29 @@ use serde_json::Value;
 use crate::python::{ensure_venv, run};
 use crate::workspace_root;
 
+/// Checkpoint, prompt length and generated tokens of `cargo xtask
+/// bench-compare` and `cargo xtask greedy-reference`.
+#[derive(clap::Args)]
+pub struct Workload {
+    /// Checkpoint folder.
+    #[arg(long, default_value_os_t = default_real_shape_dir())]
+    pub model: PathBuf,
+    /// Prompt length in tokens.
+    #[arg(long, default_value_t = 32)]
+    pub prompt_tokens: usize,
+    /// Tokens generated (greedy steps recorded) per run.
+    #[arg(long, default_value_t = 64)]
+    pub new_tokens: usize,
+}
+
+/// `models/qwen3-0.6b-random` in the workspace.
+fn default_real_shape_dir() -> PathBuf {
+    workspace_root().join("models").join("qwen3-0.6b-random")
+}
+
 /// Settings of `cargo xtask bench-compare`.
 pub struct CompareOptions {
-    pub model: PathBuf,
-    pub prompt_tokens: usize,
-    pub new_tokens: usize,
+    pub workload: Workload,
     pub threads: usize,
     pub rounds: usize,
     pub runs: usize,
@@ -36,9 +54,14 @@ const FIGURES: [(&str, &str, bool); 4] = [
 /// dtype (bf16). Prints the medians, the ratios ours/theirs, and the decode
 /// speed as a fraction of the memory-bandwidth ceiling measured in this run.
 pub fn compare(options: &CompareOptions) -> Result<()> {
+    let Workload {
+        model,
+        prompt_tokens,
+        new_tokens,
+    } = &options.workload;
     let root = workspace_root();
     let scripts = root.join("xtask").join("python");
-    let config_path = options.model.join("config.json");
+    let config_path = model.join("config.json");
     let config: Value = serde_json::from_str(
         &std::fs::read_to_string(&config_path)
             .with_context(|| format!("failed to read {}", config_path.display()))?,
@@ -51,10 +74,10 @@ pub fn compare(options: &CompareOptions) -> Result<()> {
         None => build_qwen3()?,
     };
     let python = ensure_venv("model", &scripts.join("requirements-model.txt"))?;
-    let ids = prompt_ids(options.prompt_tokens, vocab_size);
+    let ids = prompt_ids(*prompt_tokens, vocab_size);
     let ids_arg = ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
     let threads = options.threads.to_string();
-    let new_tokens = options.new_tokens.to_string();
+    let new_tokens_arg = new_tokens.to_string();
     let runs = options.runs.to_string();
 
     eprintln!("measuring the memory read bandwidth with {threads} threads");
@@ -68,8 +91,8 @@ pub fn compare(options: &CompareOptions) -> Result<()> {
         command
             .arg("bench")
             .arg("--model")
-            .arg(&options.model)
-            .args(["--input-ids", &ids_arg, "--new-tokens", &new_tokens])
+            .arg(model)
+            .args(["--input-ids", &ids_arg, "--new-tokens", &new_tokens_arg])
             .args(["--threads", &threads, "--runs", &runs])
             .args(["--dtype", "bf16", "--device", "flex", "--format", "json"]);
         ours.push(measured(&mut command)?);
@@ -79,8 +102,8 @@ pub fn compare(options: &CompareOptions) -> Result<()> {
         command
             .arg(scripts.join("transformers_bench.py"))
             .arg("--model")
-            .arg(&options.model)
-            .args(["--input-ids", &ids_arg, "--new-tokens", &new_tokens])
+            .arg(model)
+            .args(["--input-ids", &ids_arg, "--new-tokens", &new_tokens_arg])
             .args(["--threads", &threads, "--runs", &runs, "--dtype", "bf16"])
             .env("HF_HUB_OFFLINE", "1")
             .env("TRANSFORMERS_VERBOSITY", "error")
@@ -96,11 +119,11 @@ pub fn compare(options: &CompareOptions) -> Result<()> {
     println!(
         "model {} ({:.2}B parameters), bf16, {} threads, {} prompt tokens, {} new tokens, \
          {} rounds of {} runs each side",
-        options.model.display(),
+        model.display(),
         parameters / 1e9,
         options.threads,
         ids.len(),
-        options.new_tokens,
+        new_tokens,
         options.rounds,
         options.runs,
     );
@@ -171,11 +194,16 @@ pub fn compare(options: &CompareOptions) -> Result<()> {
 /// transformers picks greedily in bf16, and in f32 on the same (bf16-stored)
 /// weights, with their margins, into `model/greedy-reference-bf16.json` and
 /// `model/greedy-reference-f32.json`.
-pub fn greedy_reference(model: &Path, prompt_tokens: usize, new_tokens: usize) -> Result<()> {
+pub fn greedy_reference(workload: &Workload) -> Result<()> {
+    let Workload {
+        model,
+        prompt_tokens,
+        new_tokens,
+    } = workload;
     let root = workspace_root();
     let scripts = root.join("xtask").join("python");
     let python = ensure_venv("model", &scripts.join("requirements-model.txt"))?;
-    let ids = prompt_ids(prompt_tokens, 151_936);
+    let ids = prompt_ids(*prompt_tokens, 151_936);
     let ids_arg = ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
     for dtype in ["bf16", "f32"] {
         run(Command::new(&python)
@@ -226,6 +254,7 @@ fn measured(command: &mut Command) -> Result<Value> {
     if !time.is_file() {
         bail!("/usr/bin/time is missing; install GNU time (Debian package `time`)");
     }
+
     let mut timed = Command::new(time);
     timed
         .arg("-v")
@@ -237,6 +266,7 @@ fn measured(command: &mut Command) -> Result<Value> {
             None => timed.env_remove(key),
         };
     }
+
     let output = timed
         .output()
         .with_context(|| format!("failed to start {command:?}"))?;
@@ -244,6 +274,7 @@ fn measured(command: &mut Command) -> Result<Value> {
     if !output.status.success() {
         bail!("{command:?} failed ({}):\n{stderr}", output.status);
     }
+
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line = stdout
         .lines()
@@ -252,6 +283,7 @@ fn measured(command: &mut Command) -> Result<Value> {
         .with_context(|| format!("{command:?} printed no JSON object:\n{stdout}"))?;
     let mut report: Value = serde_json::from_str(line)
         .with_context(|| format!("{command:?} printed invalid JSON: {line}"))?;
+
     let max_rss_kib = stderr
         .lines()
         .find_map(|line| {

@@ -70,15 +70,8 @@ enum Command {
     /// same prompt ids) alternately, and print both, the ratios and the
     /// memory-bandwidth ceiling of decoding measured in the same run.
     BenchCompare {
-        /// Checkpoint folder [default: models/qwen3-0.6b-random].
-        #[arg(long)]
-        model: Option<PathBuf>,
-        /// Prompt length in tokens.
-        #[arg(long, default_value_t = 32)]
-        prompt_tokens: usize,
-        /// Tokens generated per run.
-        #[arg(long, default_value_t = 64)]
-        new_tokens: usize,
+        #[command(flatten)]
+        workload: bench::Workload,
         /// CPU threads of both runtimes.
         #[arg(long, default_value_t = 2)]
         threads: usize,
@@ -100,21 +93,9 @@ enum Command {
     /// bf16 and in f32, with their top-1/top-2 logit margins, for the
     /// teacher-forcing tests.
     GreedyReference {
-        /// Checkpoint folder [default: models/qwen3-0.6b-random].
-        #[arg(long)]
-        model: Option<PathBuf>,
-        /// Prompt length in tokens.
-        #[arg(long, default_value_t = 32)]
-        prompt_tokens: usize,
-        /// Greedy steps recorded.
-        #[arg(long, default_value_t = 64)]
-        new_tokens: usize,
+        #[command(flatten)]
+        workload: bench::Workload,
     },
-}
-
-/// `models/qwen3-0.6b-random` in the workspace.
-fn default_real_shape_dir() -> PathBuf {
-    workspace_root().join("models").join("qwen3-0.6b-random")
 }
 
 /// Root of the workspace (the parent of this crate's folder).
@@ -157,32 +138,20 @@ fn main() -> Result<()> {
             reference::real_shape_checkpoint(&preset, &out, &tokenizer_dir)
         }
         Command::BenchCompare {
-            model,
-            prompt_tokens,
-            new_tokens,
+            workload,
             threads,
             rounds,
             runs,
             qwen3,
             out,
         } => bench::compare(&bench::CompareOptions {
-            model: model.unwrap_or_else(default_real_shape_dir),
-            prompt_tokens,
-            new_tokens,
+            workload,
             threads,
             rounds,
             runs,
             qwen3,
             out,
         }),
-        Command::GreedyReference {
-            model,
-            prompt_tokens,
-            new_tokens,
-        } => bench::greedy_reference(
-            &model.unwrap_or_else(default_real_shape_dir),
-            prompt_tokens,
-            new_tokens,
-        ),
+        Command::GreedyReference { workload } => bench::greedy_reference(&workload),
     }
 }
