@@ -103,10 +103,10 @@ pub struct RuntimeArgs {
     #[arg(long, value_enum)]
     pub device: Option<DeviceName>,
 
-    /// Precision of the weights. The checkpoint is cast to it while loading,
-    /// or used in place from the file when it already has it. On the CPU the
-    /// activations are f32 whatever the choice; on a GPU they take this
-    /// dtype, with norms, softmax and the residual stream in f32. [default:
+    /// Precision of the weights. The checkpoint is cast to it while loading
+    /// unless it already has it. On the CPU the activations are f32 whatever
+    /// the choice. On a GPU they take this dtype, with norms, softmax and the
+    /// residual stream in f32. [default:
     /// the checkpoint's dtype on the CPU; on a GPU bf16 where it has bf16
     /// arithmetic, otherwise f16]
     #[arg(long, value_enum)]

@@ -37,8 +37,8 @@ pub enum DTypeName {
     F32,
     /// 16-bit IEEE float weights (on the CPU, activations stay f32).
     F16,
-    /// bfloat16, the dtype Qwen3 is published in (on the CPU as weights with
-    /// f32 activations; on a GPU only where it has bf16 arithmetic: Metal and CUDA).
+    /// bfloat16, the dtype Qwen3 is published in. On the CPU it sets the
+    /// weights, with f32 activations. On a GPU it needs bf16 arithmetic (Metal, CUDA).
     Bf16,
 }
 
@@ -239,8 +239,8 @@ pub fn resolve_dtype(
     Ok(dtype)
 }
 
-/// Sizes rayon's global thread pool, which runs the CPU matrix products
-/// and burn's CPU backends, to `--threads`; without it rayon takes
+/// Sizes rayon's global thread pool to `--threads`. The pool runs the CPU
+/// matrix products and burn's CPU backends. Without the flag, rayon takes
 /// `RAYON_NUM_THREADS` or one thread per core.
 pub fn set_threads(threads: Option<u16>) -> Result<()> {
     if let Some(threads) = threads {

@@ -2,7 +2,7 @@
 //! weights, made by `cargo xtask real-shape-checkpoint --preset 0.6b`, and
 //! `--preset 4b` for the 4B test), against greedy tokens of transformers
 //! (`cargo xtask greedy-reference`). The checkpoints are 1.2 and 8 GB and
-//! need Python to make, so the tests are ignored by default; `.ci/run` makes
+//! need Python to make, so the tests are ignored by default. `.ci/run` makes
 //! both and runs them with `--ignored`.
 
 use std::path::{Path, PathBuf};
@@ -130,8 +130,8 @@ struct Disagreement {
 
 /// Feeds the prompt and the greedy tokens of `reference` (a file written by
 /// `cargo xtask greedy-reference`) to the checkpoint loaded with bf16
-/// weights, one token per step as in decoding, and returns the steps whose
-/// argmax differs from the reference token, after printing them.
+/// weights, one token per step as in decoding. Prints and returns the steps
+/// whose argmax differs from the reference token.
 fn teacher_forcing(dir: &Path, reference: &str) -> Vec<Disagreement> {
     let path = dir.join(reference);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|error| {
@@ -265,16 +265,16 @@ fn bench_reports_every_figure() {
         ],
     );
     eprintln!("{report}");
+
     for key in ["load_s", "ttft_s", "prefill_tok_s", "decode_tok_s"] {
         let median = report[key]["median"].as_f64().expect(key);
         let min = report[key]["min"].as_f64().expect(key);
         let max = report[key]["max"].as_f64().expect(key);
         assert!(median > 0.0, "{key} median {median}");
-        assert!(
-            min <= median && median <= max,
-            "{key}: {min} {median} {max}"
-        );
+        assert!(min <= median, "{key}: min {min} above median {median}");
+        assert!(median <= max, "{key}: median {median} above max {max}");
     }
+
     assert_eq!(
         report["dtype"], "bf16",
         "the checkpoint's dtype is the CPU default"
@@ -284,6 +284,7 @@ fn bench_reports_every_figure() {
     assert_eq!(report["prompt_tokens"], 8);
     assert_eq!(report["new_tokens"], 4);
     assert_eq!(report["model"], dir.display().to_string());
+
     let reported = report["peak_rss_bytes"].as_u64().expect("peak_rss_bytes");
     // Both read the kernel's high-water mark of the resident set.
     let difference = reported.abs_diff(peak) as f64 / peak as f64;

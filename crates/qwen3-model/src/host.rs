@@ -2,12 +2,11 @@
 //!
 //! burn's CPU backends read 16-bit weights slowly (flex converts bf16 to f32
 //! on every matmul) and ndarray cannot hold them at all. On the CPU the linear
-//! layers, the embedding and the LM head therefore keep their weights here:
-//! borrowed from a shared buffer when it already has the requested dtype
-//! (qwen3-weights passes a huge-page copy of the checkpoint tensor), or
-//! converted once at load. Products take f32
-//! activations, widen each weight to f32 as it is read, accumulate in f32 and
-//! split the output rows across rayon's threads.
+//! layers, the embedding and the LM head therefore keep their weights here.
+//! A buffer already in the requested dtype is borrowed (qwen3-weights passes
+//! a huge-page copy of the checkpoint tensor); any other is converted once at
+//! load. Products take f32 activations, widen each weight to f32 as it is
+//! read, accumulate in f32 and split the output rows across rayon's threads.
 
 use std::fmt;
 use std::ops::Range;

@@ -39,7 +39,8 @@ pub trait TensorSource {
 /// Returns whether a model with weights in `dtype` can run on `device`.
 ///
 /// On the CPU backends the matrices live in host memory, where f32, bf16
-/// and f16 all work (ndarray itself has no bf16); on GPUs the device decides.
+/// and f16 all work, even on ndarray, which has no bf16 tensors. On GPUs the
+/// device decides.
 pub fn supports_weight_dtype(device: &Device, dtype: DType) -> bool {
     if runs_on_cubecl(device) {
         device.supports_dtype(dtype)
