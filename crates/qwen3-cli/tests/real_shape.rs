@@ -243,7 +243,12 @@ fn teacher_forcing_against_transformers_bf16() {
         .as_object()
         .expect("cross_checks; rerun `cargo xtask greedy-reference`")
         .keys()
-        .map(|name| (name.clone(), reference.ids(&["cross_checks", name, "tokens"])))
+        .map(|name| {
+            (
+                name.clone(),
+                reference.ids(&["cross_checks", name, "tokens"]),
+            )
+        })
         .collect();
     let tokens = reference.ids(&["tokens"]);
     let margins = reference.numbers(&["margins"]);

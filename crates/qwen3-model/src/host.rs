@@ -16,6 +16,9 @@ use burn::tensor::{DType, TensorData};
 use half::{bf16, f16};
 use rayon::prelude::*;
 
+#[cfg(target_arch = "x86_64")]
+mod amx;
+
 /// A byte range of a buffer owned elsewhere, such as one tensor of a
 /// memory-mapped checkpoint file.
 #[derive(Clone)]
@@ -236,6 +239,10 @@ pub fn matmul_many<const N: usize>(
         "matrices with different column counts"
     );
     assert_eq!(input.len(), m * k, "input of {m} rows of {k}");
+    #[cfg(target_arch = "x86_64")]
+    if tiles_fit(&matrices, k, m) {
+        return tile_products(matrices, input, m, k);
+    }
     let mut transposed: [Vec<f32>; N] =
         std::array::from_fn(|index| vec![0.0f32; matrices[index].rows * m]);
     if m == 0 {
@@ -244,11 +251,8 @@ pub fn matmul_many<const N: usize>(
 
     // Each task takes a band of weight rows of one matrix and writes its
     // outputs as a contiguous `[band, m]` block of that matrix's transposed
-    // product. A few bands per thread even out the load when one core is
-    // busy elsewhere.
-    let threads = rayon::current_num_threads().max(1);
-    let total_rows: usize = matrices.iter().map(|matrix| matrix.rows).sum();
-    let band = total_rows.div_ceil(threads * 4).next_multiple_of(4).max(4);
+    // product.
+    let band = band_rows(&matrices, 4);
     let mut tasks = Vec::new();
     for (matrix, product) in matrices.iter().zip(transposed.iter_mut()) {
         for (index, out) in product.chunks_mut(band * m).enumerate() {
@@ -278,6 +282,63 @@ pub fn matmul_many<const N: usize>(
         }
         result
     })
+}
+
+/// Returns how many weight rows each task of a product takes: a multiple of
+/// `multiple`, and a few bands per thread, which evens out the load when one
+/// core is busy elsewhere.
+fn band_rows(matrices: &[&HostMatrix], multiple: usize) -> usize {
+    let threads = rayon::current_num_threads().max(1);
+    let total_rows: usize = matrices.iter().map(|matrix| matrix.rows).sum();
+    total_rows
+        .div_ceil(threads * 4)
+        .next_multiple_of(multiple)
+        .max(multiple)
+}
+
+/// Whether the products of `m` tokens by `matrices` (of `k` columns) run on
+/// the AMX tiles: bf16 weights in whole tiles, on a CPU that has them.
+#[cfg(target_arch = "x86_64")]
+fn tiles_fit(matrices: &[&HostMatrix], k: usize, m: usize) -> bool {
+    matrices
+        .iter()
+        .all(|matrix| matches!(matrix.elements, Elements::Bf16(_)) && amx::fits(matrix.rows, k, m))
+        && amx::available()
+}
+
+/// [`matmul_many`] on the AMX tiles, for products that [`tiles_fit`].
+#[cfg(target_arch = "x86_64")]
+fn tile_products<const N: usize>(
+    matrices: [&HostMatrix; N],
+    input: &[f32],
+    m: usize,
+    k: usize,
+) -> [Vec<f32>; N] {
+    let mut products: [Vec<f32>; N] =
+        std::array::from_fn(|index| vec![0.0f32; m * matrices[index].rows]);
+    let band = band_rows(&matrices, amx::ROWS);
+    let mut tasks = Vec::new();
+    for (matrix, product) in matrices.iter().zip(products.iter_mut()) {
+        let Elements::Bf16(weights) = &matrix.elements else {
+            unreachable!("tiles_fit checked the dtype")
+        };
+        let columns = amx::OutputColumns::new(product, matrix.rows);
+        for first in (0..matrix.rows).step_by(band) {
+            let rows = first..(first + band).min(matrix.rows);
+            tasks.push((
+                &weights.as_slice()[rows.start * k..rows.end * k],
+                columns.from(first),
+            ));
+        }
+    }
+    let packed = amx::pack_inputs(input, m, k);
+    tasks.into_par_iter().for_each(|(weights, out)| {
+        // SAFETY: `tiles_fit` checked the CPU and the shapes, `packed` holds
+        // the `m` tokens packed for the tiles, and the tasks write disjoint
+        // columns of the products, which outlive them.
+        unsafe { amx::rows_times(weights, k, &packed, m, out) };
+    });
+    products
 }
 
 fn matrix_shape(shape: &[usize]) -> Result<(usize, usize), HostMatrixError> {
@@ -822,7 +883,7 @@ mod tests {
 
     #[test]
     fn matmul_matches_f64_for_every_dtype_and_shape() {
-        // Shapes cover both kernels and whole and partial blocks of rows,
+        // Shapes cover every kernel and whole and partial blocks of rows,
         // tokens and lanes.
         for dtype in [DType::F32, DType::BF16, DType::F16] {
             for (n, k, m) in [
@@ -832,6 +893,11 @@ mod tests {
                 (13, 100, 4),
                 (9, 48, 11),
                 (25, 70, 37),
+                // Whole AMX tiles of bf16 weights, with partial token groups.
+                (32, 64, 4),
+                (48, 96, 17),
+                (16, 32, 33),
+                (64, 128, 50),
             ] {
                 let weights = values(n * k, 1);
                 let input = values(m * k, 2);
@@ -853,6 +919,31 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn bf16_tiles_are_used_where_the_cpu_has_them() {
+        let matrix = HostMatrix::from_shared(
+            shared(bytes_of(&values(32 * 64, 3), DType::BF16)),
+            DType::BF16,
+            &[32, 64],
+            DType::BF16,
+        )
+        .expect("valid matrix");
+        let expected = amx::available();
+        eprintln!("AMX tiles available: {expected}");
+        assert_eq!(tiles_fit(&[&matrix], 64, 4), expected);
+        // Too few tokens, or a partial tile of rows or columns, take the AVX-512 kernels.
+        assert!(!tiles_fit(&[&matrix], 64, 3));
+        let partial = HostMatrix::from_shared(
+            shared(bytes_of(&values(24 * 64, 3), DType::BF16)),
+            DType::BF16,
+            &[24, 64],
+            DType::BF16,
+        )
+        .expect("valid matrix");
+        assert!(!tiles_fit(&[&matrix, &partial], 64, 8));
     }
 
     #[test]
