@@ -5,8 +5,8 @@ cache) the file gets the argmax token, the largest logit and its margin over
 the second largest. A runtime fed the same tokens (teacher forcing) should
 pick the same argmax wherever the margin is clearly above its rounding error.
 
-In bf16 and f16 the file also records how transformers itself answers each
-step when computed two other ways, fed the same tokens: in the same dtype
+In bf16 and f16 the file also records the argmax transformers itself computes at
+each step in two other ways, fed the same tokens: in the same dtype
 without the KV cache (the whole sequence at every step), and in f32 on the
 same weights. Where these disagree with the greedy token, the step is decided
 by the rounding of the reference itself, not by the model.

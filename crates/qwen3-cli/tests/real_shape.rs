@@ -145,7 +145,7 @@ impl GreedyReference {
         Self { path, json }
     }
 
-    /// The numbers under `keys`, a path of object keys.
+    /// Returns the numbers under `keys`, a path of object keys.
     fn numbers(&self, keys: &[&str]) -> Vec<f64> {
         let value = keys.iter().fold(&self.json, |value, key| &value[key]);
         value
@@ -233,11 +233,10 @@ fn teacher_forcing_matches_transformers_f32() {
 #[ignore = "needs the 1.2 GB real-shape checkpoint and its greedy references"]
 fn teacher_forcing_against_transformers_bf16() {
     // transformers in bf16 rounds every activation and its logits to bf16.
-    // The reference file also records its own answer to each step computed
+    // The reference file also records its own argmax at each step computed
     // without the KV cache, and in f32 on the same weights. A step where we
-    // differ with a margin above 1e-2 passes only if one of those answers
-    // differs from the greedy token too, and picks our token: the step is
-    // then decided by the reference's own rounding.
+    // differ with a margin above 1e-2 passes only if one of those argmaxes
+    // is our token. Such a step is decided by the reference's own rounding.
     let reference = GreedyReference::read(&checkpoint_dir(), "greedy-reference-bf16.json");
     let checks: Vec<(String, Vec<u32>)> = reference.json["cross_checks"]
         .as_object()

@@ -296,8 +296,9 @@ fn band_rows(matrices: &[&HostMatrix], multiple: usize) -> usize {
         .max(multiple)
 }
 
-/// Whether the products of `m` tokens by `matrices` (of `k` columns) run on
-/// the AMX tiles: bf16 weights in whole tiles, on a CPU that has them.
+/// Returns whether the products of `m` tokens by `matrices` (of `k`
+/// columns) run on the AMX tiles: bf16 weights in whole tiles, on a CPU
+/// that has them.
 #[cfg(target_arch = "x86_64")]
 fn tiles_fit(matrices: &[&HostMatrix], k: usize, m: usize) -> bool {
     matrices
@@ -333,7 +334,7 @@ fn tile_products<const N: usize>(
     }
     let packed = amx::pack_inputs(input, m, k);
     tasks.into_par_iter().for_each(|(weights, out)| {
-        // SAFETY: `tiles_fit` checked the CPU and the shapes, `packed` holds
+        // SAFETY: `tiles_fit` checked the CPU and the shapes, `packed` contains
         // the `m` tokens packed for the tiles, and the tasks write disjoint
         // columns of the products, which outlive them.
         unsafe { amx::rows_times(weights, k, &packed, m, out) };

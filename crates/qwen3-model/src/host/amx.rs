@@ -10,8 +10,8 @@
 //! rounding, so the product stays within f32 rounding of the exact one.
 //!
 //! Rust has no stable AMX intrinsics, so the tile instructions are written as
-//! inline assembly. Linux hands out the tile registers only to processes that
-//! ask for them; [`available`] asks once.
+//! inline assembly. Linux lets a process use the tile registers only after it
+//! requests them, which [`available`] does once.
 
 use std::arch::asm;
 use std::sync::OnceLock;
@@ -27,8 +27,8 @@ pub(super) const COLUMNS: usize = 32;
 /// Pairs of columns per tile (the rows of an activation tile).
 const PAIRS: usize = COLUMNS / 2;
 
-/// Whether the CPU has the AMX tile and bf16 units, the operating system
-/// lets this process use them, and the AVX-512 kernels run here too.
+/// Returns whether the CPU has the AMX tile and bf16 units, the operating
+/// system lets this process use them, and the AVX-512 kernels run here too.
 pub(super) fn available() -> bool {
     static AVAILABLE: OnceLock<bool> = OnceLock::new();
     *AVAILABLE
@@ -64,7 +64,10 @@ fn request_tile_data() -> bool {
         );
     }
     if status != 0 {
-        tracing::debug!(status, "Linux refused the AMX tile registers");
+        tracing::debug!(
+            status,
+            "Linux rejected the request for the AMX tile registers; prompts use the AVX-512 kernels"
+        );
     }
     status == 0
 }
@@ -74,9 +77,9 @@ fn request_tile_data() -> bool {
     false
 }
 
-/// Whether a product of `m` tokens by matrices of `rows` rows and `k`
-/// columns can run on the tiles: whole tiles of weights, enough tokens to
-/// fill part of one.
+/// Returns whether a product of `m` tokens by matrices of `rows` rows and
+/// `k` columns can run on the tiles: whole tiles of weights, and enough
+/// tokens to fill part of one.
 pub(super) fn fits(rows: usize, k: usize, m: usize) -> bool {
     rows.is_multiple_of(ROWS)
         && k.is_multiple_of(COLUMNS)
@@ -112,8 +115,8 @@ fn split(value: f32) -> (u16, u16) {
     (high.to_bits(), low.to_bits())
 }
 
-/// Where one task writes its products: columns of `[m, columns]` row-major
-/// matrices that other tasks write other columns of.
+/// Output columns of one task: a range of columns of a `[m, columns]`
+/// row-major matrix whose other columns other tasks write.
 #[derive(Clone, Copy)]
 pub(super) struct OutputColumns {
     first: *mut f32,
@@ -125,7 +128,7 @@ pub(super) struct OutputColumns {
 unsafe impl Send for OutputColumns {}
 
 impl OutputColumns {
-    /// All columns of `product`, a `[m, columns]` matrix.
+    /// Returns all columns of `product`, a `[m, columns]` matrix.
     pub(super) fn new(product: &mut [f32], columns: usize) -> Self {
         Self {
             first: product.as_mut_ptr(),
@@ -133,7 +136,7 @@ impl OutputColumns {
         }
     }
 
-    /// The columns from `column` on.
+    /// Returns the columns from `column` on.
     pub(super) fn from(self, column: usize) -> Self {
         Self {
             first: self.first.wrapping_add(column),
@@ -188,7 +191,7 @@ pub(super) unsafe fn rows_times(
     // the first token group, 3 and 4 those of the second, 5 and 6 the two
     // products. Each weight tile is loaded once for two groups of tokens.
     // SAFETY (for the assembly below): the caller vouches for the CPU and
-    // the sizes; every tile load reads 16 rows of 64 bytes inside `weights`
+    // the sizes. Every tile load reads 16 rows of 64 bytes inside `weights`
     // or `packed`, and every store writes 16 rows of 64 bytes of `products`.
     unsafe {
         asm!("ldtilecfg [{}]", in(reg) config.0.as_ptr(), options(nostack, readonly));
@@ -236,8 +239,8 @@ pub(super) unsafe fn rows_times(
                     tile_stride = in(reg) tile_stride,
                     options(nostack),
                 );
-                // A product tile holds 16 weight rows by 16 tokens; each
-                // token's 16 values go to one contiguous run of its output row.
+                // A product tile is 16 weight rows by 16 tokens. The 16
+                // values of a token go to one contiguous run of its output row.
                 for (offset, product) in products.iter().enumerate().take(1 + usize::from(pair)) {
                     let first_token = (group + offset) * TOKENS;
                     for token in 0..(m - first_token).min(TOKENS) {
