@@ -925,26 +925,21 @@ mod tests {
     #[test]
     #[cfg(target_arch = "x86_64")]
     fn bf16_tiles_are_used_where_the_cpu_has_them() {
-        let matrix = HostMatrix::from_shared(
-            shared(bytes_of(&values(32 * 64, 3), DType::BF16)),
-            DType::BF16,
-            &[32, 64],
-            DType::BF16,
-        )
-        .expect("valid matrix");
+        let matrix = |rows: usize, cols: usize, dtype: DType| {
+            let bytes = shared(bytes_of(&values(rows * cols, 3), dtype));
+            HostMatrix::from_shared(bytes, dtype, &[rows, cols], dtype).expect("valid matrix")
+        };
+        let whole = matrix(32, 64, DType::BF16);
         let expected = amx::available();
         eprintln!("AMX tiles available: {expected}");
-        assert_eq!(tiles_fit(&[&matrix], 64, 4), expected);
-        // Too few tokens, or a partial tile of rows or columns, take the AVX-512 kernels.
-        assert!(!tiles_fit(&[&matrix], 64, 3));
-        let partial = HostMatrix::from_shared(
-            shared(bytes_of(&values(24 * 64, 3), DType::BF16)),
-            DType::BF16,
-            &[24, 64],
-            DType::BF16,
-        )
-        .expect("valid matrix");
-        assert!(!tiles_fit(&[&matrix, &partial], 64, 8));
+        assert_eq!(tiles_fit(&[&whole], 64, 4), expected);
+
+        // Too few tokens, a partial tile of rows or columns, or weights
+        // other than bf16 take the AVX-512 kernels.
+        assert!(!tiles_fit(&[&whole], 64, 3));
+        assert!(!tiles_fit(&[&whole, &matrix(24, 64, DType::BF16)], 64, 8));
+        assert!(!tiles_fit(&[&matrix(32, 48, DType::BF16)], 48, 8));
+        assert!(!tiles_fit(&[&matrix(32, 64, DType::F32)], 64, 8));
     }
 
     #[test]
