@@ -130,6 +130,7 @@ impl Checkpoint {
         let file_dtype = self.check_tensors(&shards)?;
 
         let mut source = ShardSource {
+            dir: &self.dir,
             shards: &shards,
             loaded: 0,
             total: expected_tensors(&self.config).len(),
@@ -209,6 +210,8 @@ impl Checkpoint {
 }
 
 struct ShardSource<'a> {
+    /// The checkpoint folder, for errors.
+    dir: &'a Path,
     shards: &'a Shards,
     loaded: usize,
     total: usize,
@@ -224,7 +227,7 @@ impl TensorSource for ShardSource<'_> {
             .shards
             .tensor_data(name)
             .ok_or_else(|| WeightsError::TensorMismatch {
-                dir: PathBuf::new(),
+                dir: self.dir.to_path_buf(),
                 problems: vec![format!("tensor {name} could not be read")],
             })?;
         self.loaded += 1;
@@ -235,7 +238,7 @@ impl TensorSource for ShardSource<'_> {
     fn host_matrix(&mut self, name: &str, dtype: DType) -> Result<HostMatrix, WeightsError> {
         let matrix = self.shards.host_matrix(name, dtype).map_err(|problem| {
             WeightsError::TensorMismatch {
-                dir: PathBuf::new(),
+                dir: self.dir.to_path_buf(),
                 problems: vec![format!("tensor {name} could not be read: {problem}")],
             }
         })?;
