@@ -27,15 +27,17 @@ impl RotaryEmbedding {
             .map(|i| 1.0 / base.powf((2 * i) as f32 / head_dim as f32))
             .collect();
 
-        let mut cos = Vec::with_capacity(max_positions * head_dim);
-        let mut sin = Vec::with_capacity(max_positions * head_dim);
-        for position in 0..max_positions {
-            for _ in 0..2 {
-                for &freq in &inv_freq {
-                    let angle = position as f32 * freq;
-                    cos.push(angle.cos());
-                    sin.push(angle.sin());
-                }
+        let mut cos = vec![0.0f32; max_positions * head_dim];
+        let mut sin = vec![0.0f32; max_positions * head_dim];
+        let rows = cos
+            .chunks_exact_mut(head_dim)
+            .zip(sin.chunks_exact_mut(head_dim));
+        for (position, (cos, sin)) in rows.enumerate() {
+            // Both halves of a row hold the same angles, computed once.
+            for (i, &freq) in inv_freq.iter().enumerate() {
+                let (s, c) = (position as f32 * freq).sin_cos();
+                (cos[i], cos[i + half]) = (c, c);
+                (sin[i], sin[i + half]) = (s, s);
             }
         }
 
