@@ -855,8 +855,15 @@ mod tests {
         }
     }
 
-    /// Computes the product in f64 from the weights as stored in `dtype`.
-    fn reference(weights: &[f32], dtype: DType, input: &[f32], m: usize, k: usize) -> Vec<f64> {
+    /// Computes the product in f64 from the weights as stored in `dtype`,
+    /// with the sum of the absolute values of each output's terms.
+    fn reference(
+        weights: &[f32],
+        dtype: DType,
+        input: &[f32],
+        m: usize,
+        k: usize,
+    ) -> Vec<(f64, f64)> {
         let stored: Vec<f64> = weights
             .iter()
             .map(|&v| match dtype {
@@ -866,12 +873,13 @@ mod tests {
             })
             .collect();
         let n = weights.len() / k;
-        let mut out = vec![0.0; m * n];
+        let mut out = vec![(0.0, 0.0); m * n];
         for i in 0..m {
             for r in 0..n {
-                out[i * n + r] = (0..k)
-                    .map(|c| stored[r * k + c] * f64::from(input[i * k + c]))
-                    .sum();
+                let terms = (0..k).map(|c| stored[r * k + c] * f64::from(input[i * k + c]));
+                out[i * n + r] = terms.fold((0.0, 0.0), |(sum, size), term| {
+                    (sum + term, size + term.abs())
+                });
             }
         }
         out
@@ -899,6 +907,9 @@ mod tests {
                 (48, 96, 17),
                 (16, 32, 33),
                 (64, 128, 50),
+                // Bands long enough for two weight tiles per step, and an
+                // odd tile at the end.
+                (1008, 64, 20),
             ] {
                 let weights = values(n * k, 1);
                 let input = values(m * k, 2);
@@ -912,9 +923,12 @@ mod tests {
                 let product = matrix.matmul(&input, m);
                 let expected = reference(&weights, dtype, &input, m, k);
                 assert_eq!(product.len(), expected.len());
-                for (index, (&got, &want)) in product.iter().zip(&expected).enumerate() {
+                // f32 sums of these sizes stay near 2e-7 of the sum of the
+                // terms' magnitudes. bf16 activations in two parts, not
+                // three, would reach 1e-6.
+                for (index, (&got, &(want, size))) in product.iter().zip(&expected).enumerate() {
                     assert!(
-                        (f64::from(got) - want).abs() <= 1e-5 * (k as f64).sqrt(),
+                        (f64::from(got) - want).abs() <= 1e-6 * size,
                         "{dtype:?} n={n} k={k} m={m} output {index}: {got} != {want}"
                     );
                 }
@@ -977,7 +991,7 @@ mod tests {
         let expected = reference(&weights, DType::BF16, &input, m, k);
         for r in 0..n {
             for i in 0..m {
-                let (got, want) = (transposed[r * m + i], expected[i * n + r]);
+                let (got, (want, _)) = (transposed[r * m + i], expected[i * n + r]);
                 assert!(
                     (f64::from(got) - want).abs() <= 1e-5 * (k as f64).sqrt(),
                     "row {r} input {i}: {got} != {want}"
