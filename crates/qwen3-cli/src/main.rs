@@ -34,7 +34,9 @@ fn main() -> ExitCode {
         // A closed pipe (`qwen3 tokenize ... | head`) is the reader's choice, not an error.
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            // With stderr closed too there is nowhere to report, and
+            // `eprintln!` would panic.
+            let _ = writeln!(std::io::stderr(), "error: {error:#}");
             ExitCode::FAILURE
         }
     }

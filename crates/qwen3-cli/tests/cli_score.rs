@@ -183,6 +183,62 @@ fn failed_logits_out_leaves_no_file() {
     assert!(!path.exists());
 }
 
+#[test]
+fn logits_out_folder_is_rejected() {
+    let model = model_fixture_dir("tied-gqa-f32").display().to_string();
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let output = qwen3(&[
+        "score",
+        "--model",
+        &model,
+        "--input-ids",
+        "1,2",
+        "--logits-out",
+        &dir.path().display().to_string(),
+    ]);
+    assert_clean_failure(&output, "is a folder; give a file path");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).expect("list").collect();
+    assert!(left.is_empty(), "files left behind: {left:?}");
+}
+
+#[cfg(unix)]
+#[test]
+fn logits_out_gets_the_umask_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let model = model_fixture_dir("tied-gqa-f32").display().to_string();
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let path = dir.path().join("logits.safetensors");
+    let arguments = |path: &str| {
+        qwen3(&[
+            "score",
+            "--model",
+            &model,
+            "--input-ids",
+            "1,2",
+            "--logits-out",
+            path,
+        ])
+    };
+    stdout_of(&arguments(&path.display().to_string()));
+    // A file the test process creates gets 0o666 less the same umask.
+    let touched = dir.path().join("touched");
+    std::fs::File::create(&touched).expect("create");
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(&path), mode(&touched));
+
+    // A replaced file keeps its permissions.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    stdout_of(&arguments(&path.display().to_string()));
+    assert_eq!(mode(&path), 0o600);
+}
+
 #[cfg(not(feature = "flex"))]
 #[test]
 fn device_not_compiled_in_names_feature() {

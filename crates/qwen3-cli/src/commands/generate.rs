@@ -86,7 +86,8 @@ pub fn run(args: &GenerateArgs, out: &mut impl Write) -> Result<()> {
                 let ids: Vec<String> = answer.token_ids.iter().map(u32::to_string).collect();
                 writeln!(out, "{}", ids.join(","))?;
             }
-            eprintln!("{}", stats_line(&runner, &answer, seed));
+            // A closed stderr loses the statistics, not the generated text.
+            let _ = writeln!(std::io::stderr(), "{}", stats_line(&runner, &answer, seed));
         }
         Format::Json => writeln!(out, "{}", answer_json(&runner, &answer, seed))?,
     }

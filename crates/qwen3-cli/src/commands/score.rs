@@ -1,7 +1,8 @@
 //! `qwen3 score`: log-likelihood of a token sequence under the model.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use anyhow::{Context, Result, bail};
 use qwen3_model::Logits;
@@ -17,6 +18,11 @@ pub fn run(args: &ScoreArgs, out: &mut impl Write) -> Result<()> {
             "--input-ids has {} id; scoring needs at least 2, because each id is predicted from the ones before it",
             ids.len()
         );
+    }
+
+    if let Some(path) = &args.logits_out {
+        check_output_path(path)?;
+        remove_partial_file_on_interrupt();
     }
 
     crate::device::set_threads(args.runtime.threads)?;
@@ -83,8 +89,61 @@ fn mean_negative_log_likelihood(logits: &[f32], vocab_size: usize, ids: &[u32]) 
     total / (ids.len() - 1) as f64
 }
 
+/// Rejects a `--logits-out` path that cannot be written, before the model
+/// loads and runs: a folder that does not exist, or a path that is a folder.
+fn check_output_path(path: &Path) -> Result<()> {
+    let folder = output_folder(path);
+    if !folder.is_dir() {
+        bail!(
+            "--logits-out {}: the folder {} does not exist; create it or choose another path",
+            path.display(),
+            folder.display()
+        );
+    }
+    if path.is_dir() {
+        bail!(
+            "--logits-out {} is a folder; give a file path such as {}",
+            path.display(),
+            path.join("logits.safetensors").display()
+        );
+    }
+    Ok(())
+}
+
+fn output_folder(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
+}
+
+/// The temporary file that `write_logits` is filling, if any.
+static PARTIAL_FILE: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// Makes Ctrl-C remove the temporary logits file before it ends the program
+/// with status 130, as an unhandled SIGINT would.
+fn remove_partial_file_on_interrupt() {
+    let result = ctrlc::set_handler(|| {
+        remove_partial_file();
+        std::process::exit(130);
+    });
+    if let Err(error) = result {
+        tracing::warn!(%error, "failed to install the Ctrl-C handler; Ctrl-C may leave a temporary file");
+    }
+}
+
+fn remove_partial_file() {
+    let partial = PARTIAL_FILE.lock().map(|mut path| path.take());
+    if let Ok(Some(path)) = partial {
+        // The file may already have been renamed to its final path.
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 /// Writes the logits as a safetensors file through a temporary file in the
-/// same folder, so a failure never leaves a partial file at `path`.
+/// same folder, so a failure never leaves a partial file at `path`. A new
+/// file gets the permissions the umask allows, as `touch` would give it; a
+/// replaced file keeps its own, within the umask.
 fn write_logits(path: &Path, logits: &[f32], sequence: usize, vocab_size: usize) -> Result<()> {
     let bytes: Vec<u8> = logits.iter().flat_map(|x| x.to_le_bytes()).collect();
     let view = safetensors::tensor::TensorView::new(
@@ -96,22 +155,49 @@ fn write_logits(path: &Path, logits: &[f32], sequence: usize, vocab_size: usize)
     let serialized = safetensors::serialize([("logits", view)], None)
         .context("failed to serialize the logits")?;
 
-    let folder = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let mut file = tempfile::NamedTempFile::new_in(folder)
+    let folder = output_folder(path);
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_or(0o666, |existing| existing.permissions().mode() & 0o7777);
+        builder.permissions(std::fs::Permissions::from_mode(mode));
+    }
+    let mut file = builder
+        .tempfile_in(folder)
         .with_context(|| format!("failed to create a temporary file in {}", folder.display()))?;
-    file.write_all(&serialized)
-        .with_context(|| format!("failed to write the logits to {}", path.display()))?;
-    file.persist(path)
-        .with_context(|| format!("failed to write the logits to {}", path.display()))?;
+    if let Ok(mut partial) = PARTIAL_FILE.lock() {
+        *partial = Some(file.path().to_path_buf());
+    }
+    let written = file
+        .write_all(&serialized)
+        .with_context(|| format!("failed to write the logits to {}", path.display()))
+        .and_then(|()| {
+            file.persist(path)
+                .with_context(|| format!("failed to write the logits to {}", path.display()))
+        });
+    if let Ok(mut partial) = PARTIAL_FILE.lock() {
+        *partial = None;
+    }
+    written?;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn interrupt_removes_partial_file() {
+        let folder = tempfile::tempdir().expect("temporary folder");
+        let partial = folder.path().join(".tmp-logits");
+        std::fs::write(&partial, b"partial").expect("write");
+        *PARTIAL_FILE.lock().expect("lock") = Some(partial.clone());
+        remove_partial_file();
+        assert!(!partial.exists());
+        assert!(PARTIAL_FILE.lock().expect("lock").is_none());
+    }
 
     #[test]
     fn nll_of_uniform_logits_is_log_vocab() {
