@@ -47,7 +47,7 @@ pub fn resolve(model: &Path) -> Result<PathBuf> {
     if offline() {
         bail!(
             "model {text} is not in the Hugging Face cache at {} and HF_HUB_OFFLINE=1 forbids downloading; \
-             download it on a machine with access (`huggingface-cli download {text}`) or pass a local folder",
+             download it on a machine with access (`hf download {text}`) or pass a local folder",
             cache.path().display()
         );
     }
