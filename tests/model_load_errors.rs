@@ -303,6 +303,36 @@ fn unsupported_config_value() {
 }
 
 #[test]
+fn config_of_another_size_is_summarized() {
+    let dir = copy_fixture("tied-gqa-f32");
+    let config_path = dir.path().join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config_path).expect("read")).expect("parse");
+    let hidden_size = config["hidden_size"].as_u64().expect("hidden_size") + 16;
+    config["hidden_size"] = hidden_size.into();
+    std::fs::write(&config_path, config.to_string()).expect("write");
+
+    let error = load_error(dir.path());
+    let WeightsError::TensorMismatch { problems, .. } = &error else {
+        panic!("{error:?}")
+    };
+    assert!(
+        problems[0].contains(&format!("hidden_size {hidden_size}"))
+            && problems[0].contains("is config.json from another model?"),
+        "{}",
+        problems[0]
+    );
+    // Every misshaped tensor is in the error, but the message lists 20.
+    let message = error.to_string();
+    assert!(problems.len() > 21, "{} problems", problems.len());
+    assert_eq!(message.lines().count(), 1 + 20 + 1, "{message}");
+    assert!(
+        message.ends_with(&format!("... and {} more", problems.len() - 20)),
+        "{message}"
+    );
+}
+
+#[test]
 fn config_with_moe_model_type() {
     let dir = copy_fixture("tied-gqa-f32");
     let config_path = dir.path().join("config.json");

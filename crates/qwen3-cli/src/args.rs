@@ -306,9 +306,9 @@ pub struct BenchArgs {
     #[arg(long, value_name = "IDS", value_delimiter = ',', num_args = 1..)]
     pub input_ids: Option<Vec<u32>>,
 
-    /// Tokens to generate per run, greedily and ignoring end-of-sequence, so
-    /// every run decodes exactly this many. The first comes from the
-    /// prefill; decode speed is measured over the others.
+    /// Tokens to generate per run, at least 2, greedily and ignoring
+    /// end-of-sequence, so every run decodes exactly this many. The first
+    /// comes from the prefill; decode speed is measured over the others.
     #[arg(long, value_name = "N", default_value_t = 64,
         value_parser = clap::value_parser!(u32).range(2..))]
     pub new_tokens: u32,

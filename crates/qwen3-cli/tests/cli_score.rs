@@ -136,6 +136,7 @@ fn score_rejects_out_of_range_id() {
     let model = model_fixture_dir("tied-gqa-f32").display().to_string();
     let output = qwen3(&["score", "--model", &model, "--input-ids", "1,2,384"]);
     assert_clean_failure(&output, "token id 384 at index 2 is out of range");
+    assert_clean_failure(&output, "the model's ids are 0 to 383");
 }
 
 #[test]

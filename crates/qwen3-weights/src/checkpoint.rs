@@ -195,6 +195,21 @@ impl Checkpoint {
             ));
         }
 
+        // A config.json of another model size misshapes nearly every tensor,
+        // so the first line compares the sizes with the embedding's shape.
+        let embedding = shards.tensors.get("model.embed_tokens.weight");
+        if let Some(entry) = embedding
+            && entry.shape != [self.config.vocab_size, self.config.hidden_size]
+        {
+            problems.insert(
+                0,
+                format!(
+                    "config.json gives vocab_size {} and hidden_size {}, but \
+                     model.embed_tokens.weight has shape {:?}; is config.json from another model?",
+                    self.config.vocab_size, self.config.hidden_size, entry.shape
+                ),
+            );
+        }
         if !problems.is_empty() {
             return Err(WeightsError::TensorMismatch {
                 dir: self.dir.clone(),

@@ -64,7 +64,10 @@ pub enum WeightsError {
     },
 
     /// The tensors in the files do not match what the config describes.
-    #[error("checkpoint {dir} does not match its config.json:\n{}", problems.join("\n"))]
+    #[error(
+        "checkpoint {dir} does not match its config.json:\n{}",
+        first_problems(problems)
+    )]
     TensorMismatch {
         /// The checkpoint folder.
         dir: PathBuf,
@@ -83,4 +86,21 @@ pub enum WeightsError {
         /// The requested dtype.
         dtype: burn::tensor::DType,
     },
+}
+
+/// Number of problems a [`WeightsError::TensorMismatch`] message lists. A
+/// config of another model size can give one per tensor, hundreds in all.
+const LISTED_PROBLEMS: usize = 20;
+
+/// Returns the first [`LISTED_PROBLEMS`] lines of `problems`, and how many
+/// more there are.
+fn first_problems(problems: &[String]) -> String {
+    let mut text = problems[..problems.len().min(LISTED_PROBLEMS)].join("\n");
+    if problems.len() > LISTED_PROBLEMS {
+        text.push_str(&format!(
+            "\n... and {} more",
+            problems.len() - LISTED_PROBLEMS
+        ));
+    }
+    text
 }

@@ -64,7 +64,10 @@ pub fn run(args: &BenchArgs, out: &mut impl Write) -> Result<()> {
     )?;
 
     let prompt = match &args.input_ids {
-        Some(ids) => ids.clone(),
+        Some(ids) => {
+            super::check_input_ids(ids, config.vocab_size)?;
+            ids.clone()
+        }
         None => spread_ids(args.prompt_tokens as usize, config.vocab_size),
     };
     let new_tokens = args.new_tokens as usize;
@@ -212,8 +215,11 @@ impl Report {
         )?;
         writeln!(
             out,
-            "workload: {} prompt tokens, {} new tokens, {} runs (median, min-max)",
-            self.prompt_tokens, self.new_tokens, self.runs
+            "workload: {} prompt tokens, {} new tokens, {} {} (median, min-max)",
+            self.prompt_tokens,
+            self.new_tokens,
+            self.runs,
+            if self.runs == 1 { "run" } else { "runs" }
         )?;
         let line = |name: &str, spread: Spread, unit: &str| {
             format!(

@@ -28,6 +28,7 @@ pub fn run(args: &ScoreArgs, out: &mut impl Write) -> Result<()> {
     crate::device::set_threads(args.runtime.threads)?;
     let model_dir = crate::model_source::resolve(&args.model.model)?;
     let checkpoint = Checkpoint::open(&model_dir)?;
+    super::check_input_ids(ids, checkpoint.config.vocab_size)?;
     let (device, dtype) = crate::device::open(
         args.runtime.device,
         args.runtime.dtype,

@@ -1,0 +1,42 @@
+//! `qwen3 bench` end to end on a tiny checkpoint: its text report and its
+//! checks of the workload before the model loads.
+
+mod common;
+
+use common::{qwen3, stdout_of};
+use qwen3_tests::model_fixture_dir;
+
+#[test]
+fn bench_text_reports_one_run() {
+    let model = model_fixture_dir("tied-gqa-f32").display().to_string();
+    let stdout = stdout_of(&qwen3(&[
+        "bench",
+        "--model",
+        &model,
+        "--prompt-tokens",
+        "5",
+        "--new-tokens",
+        "3",
+        "--runs",
+        "1",
+    ]));
+    assert!(
+        stdout.contains("workload: 5 prompt tokens, 3 new tokens, 1 run (median, min-max)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn bench_rejects_out_of_range_id_before_loading() {
+    let model = model_fixture_dir("tied-gqa-f32").display().to_string();
+    let output = qwen3(&["bench", "--model", &model, "--input-ids", "1,384"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "qwen3 should fail");
+    assert!(!stderr.contains("panicked"), "qwen3 panicked: {stderr}");
+    assert!(
+        stderr.contains("token id 384 at index 1 is out of range: the model's ids are 0 to 383"),
+        "{stderr}"
+    );
+    // The check comes before loading, so nothing of a run is reported.
+    assert!(!stderr.contains("prefill failed"), "{stderr}");
+}
