@@ -126,7 +126,8 @@ pub struct ScoreArgs {
     /// Token ids to score, comma-separated (for example 151644,872,198). Each
     /// position after the first is predicted from the ones before it; no
     /// chat template is applied and no tokenizer is needed.
-    #[arg(long, value_name = "IDS", value_delimiter = ',', num_args = 1.., required = true)]
+    #[arg(long, value_name = "IDS", value_delimiter = ',', num_args = 1.., required = true,
+        value_parser = parse_token_id)]
     pub input_ids: Vec<u32>,
 
     /// Also write the logits of every position to this safetensors file: one
@@ -233,7 +234,8 @@ pub struct GenerateArgs {
     /// Works without tokenizer files: text output is then the generated ids,
     /// and the JSON text, reasoning and answer are empty. One of --prompt and
     /// --input-ids is required.
-    #[arg(long, value_name = "IDS", value_delimiter = ',', num_args = 1..)]
+    #[arg(long, value_name = "IDS", value_delimiter = ',', num_args = 1..,
+        value_parser = parse_token_id)]
     pub input_ids: Option<Vec<u32>>,
 
     /// System message placed before the prompt (not with --input-ids).
@@ -303,7 +305,8 @@ pub struct BenchArgs {
     pub prompt_tokens: u32,
 
     /// Prompt token ids, comma-separated, in place of --prompt-tokens.
-    #[arg(long, value_name = "IDS", value_delimiter = ',', num_args = 1..)]
+    #[arg(long, value_name = "IDS", value_delimiter = ',', num_args = 1..,
+        value_parser = parse_token_id)]
     pub input_ids: Option<Vec<u32>>,
 
     /// Tokens to generate per run, at least 2, greedily and ignoring
@@ -327,4 +330,11 @@ pub struct BenchArgs {
 
     #[command(flatten)]
     pub runtime: RuntimeArgs,
+}
+
+/// Parses one id of `--input-ids`, allowing spaces around it ("1, 2").
+fn parse_token_id(text: &str) -> Result<u32, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| "expected a token id: a whole number from 0 to 4294967295".to_string())
 }

@@ -154,6 +154,26 @@ fn score_rejects_non_numeric_id() {
 }
 
 #[test]
+fn score_accepts_spaces_between_ids() {
+    let model = model_fixture_dir("tied-gqa-f32").display().to_string();
+    let spaced = stdout_of(&qwen3(&[
+        "score",
+        "--model",
+        &model,
+        "--input-ids",
+        "1, 2 ,3",
+    ]));
+    let plain = stdout_of(&qwen3(&[
+        "score",
+        "--model",
+        &model,
+        "--input-ids",
+        "1,2,3",
+    ]));
+    assert_eq!(spaced, plain);
+}
+
+#[test]
 fn score_rejects_folder_without_config() {
     let dir = tempfile::tempdir().expect("temporary folder");
     let output = qwen3(&[
