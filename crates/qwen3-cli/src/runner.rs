@@ -25,7 +25,7 @@ pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 pub static GENERATING: AtomicBool = AtomicBool::new(false);
 
 /// Installs the Ctrl-C handler: during generation it stops the answer,
-/// otherwise it exits with status 130 as an unhandled SIGINT would.
+/// otherwise it exits with status 130, the status shells report for a SIGINT.
 pub fn install_interrupt_handler() {
     let result = ctrlc::set_handler(|| {
         if GENERATING.load(Ordering::SeqCst) {

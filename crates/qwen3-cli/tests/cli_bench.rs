@@ -27,7 +27,7 @@ fn bench_text_reports_one_run() {
 }
 
 #[test]
-fn bench_rejects_out_of_range_id_before_loading() {
+fn bench_rejects_out_of_range_id_with_the_range() {
     let model = model_fixture_dir("tied-gqa-f32").display().to_string();
     let output = qwen3(&["bench", "--model", &model, "--input-ids", "1,384"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -37,6 +37,6 @@ fn bench_rejects_out_of_range_id_before_loading() {
         stderr.contains("token id 384 at index 1 is out of range: the model's ids are 0 to 383"),
         "{stderr}"
     );
-    // The check comes before loading, so nothing of a run is reported.
+    // The check is the command's own, not the model's error from a run.
     assert!(!stderr.contains("prefill failed"), "{stderr}");
 }

@@ -219,7 +219,10 @@ impl HostMatrix {
 
 /// Multiplies the same `m` input rows (`[m, cols]`) by several matrices with
 /// `cols` columns each, such as `q_proj`, `k_proj` and `v_proj`: returns one
-/// `[m, rows]` product per matrix, as [`HostMatrix::matmul`] would.
+/// `[m, rows]` product per matrix, as [`HostMatrix::matmul`] would up to
+/// rounding. One kernel serves all the matrices, so a matrix that alone
+/// would run on the AMX tiles takes the AVX-512 kernel beside one that
+/// does not fit them.
 ///
 /// The inputs are prepared once and all products share one parallel
 /// section, so the threads start and stop once instead of once per matrix.
@@ -301,9 +304,10 @@ fn band_rows(matrices: &[&HostMatrix], multiple: usize) -> usize {
 /// that has them.
 #[cfg(target_arch = "x86_64")]
 fn tiles_fit(matrices: &[&HostMatrix], k: usize, m: usize) -> bool {
-    matrices
-        .iter()
-        .all(|matrix| matches!(matrix.elements, Elements::Bf16(_)) && amx::fits(matrix.rows, k, m))
+    !matrices.is_empty()
+        && matrices.iter().all(|matrix| {
+            matches!(matrix.elements, Elements::Bf16(_)) && amx::fits(matrix.rows, k, m)
+        })
         && amx::available()
 }
 
@@ -892,6 +896,16 @@ mod tests {
 
     #[test]
     fn matmul_matches_f64_for_every_dtype_and_shape() {
+        // Bands of weight rows shrink with the thread count, so the test
+        // fixes it: with 2 threads the largest matrix gets bands of 128 rows.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .expect("thread pool");
+        pool.install(matmul_matches_f64_with_this_pool);
+    }
+
+    fn matmul_matches_f64_with_this_pool() {
         // Shapes cover every kernel and whole and partial blocks of rows,
         // tokens and lanes.
         for dtype in [DType::F32, DType::BF16, DType::F16] {
@@ -908,8 +922,10 @@ mod tests {
                 (16, 32, 33),
                 (64, 128, 50),
                 // Bands long enough for two weight tiles per step, and an
-                // odd tile at the end.
+                // odd tile at the end, with an even and an odd number of
+                // token groups.
                 (1008, 64, 20),
+                (1008, 64, 40),
             ] {
                 let weights = values(n * k, 1);
                 let input = values(m * k, 2);

@@ -90,16 +90,27 @@ fn mean_negative_log_likelihood(logits: &[f32], vocab_size: usize, ids: &[u32]) 
     total / (ids.len() - 1) as f64
 }
 
-/// Rejects a `--logits-out` path that cannot be written, before the model
-/// loads and runs: a folder that does not exist, or a path that is a folder.
+/// Rejects, before the model loads and runs, a `--logits-out` path whose
+/// folder is missing or unreadable, or which is itself a folder.
 fn check_output_path(path: &Path) -> Result<()> {
     let folder = output_folder(path);
-    if !folder.is_dir() {
-        bail!(
+    match std::fs::metadata(folder) {
+        Ok(metadata) if metadata.is_dir() => {}
+        Ok(_) => bail!(
+            "--logits-out {}: {} is not a folder; choose another path",
+            path.display(),
+            folder.display()
+        ),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => bail!(
             "--logits-out {}: the folder {} does not exist; create it or choose another path",
             path.display(),
             folder.display()
-        );
+        ),
+        Err(error) => bail!(
+            "--logits-out {}: cannot read the folder {}: {error}",
+            path.display(),
+            folder.display()
+        ),
     }
     if path.is_dir() {
         bail!(
@@ -122,7 +133,7 @@ fn output_folder(path: &Path) -> &Path {
 static PARTIAL_FILE: Mutex<Option<PathBuf>> = Mutex::new(None);
 
 /// Makes Ctrl-C remove the temporary logits file before it ends the program
-/// with status 130, as an unhandled SIGINT would.
+/// with status 130, the status shells report for a SIGINT.
 fn remove_partial_file_on_interrupt() {
     let result = ctrlc::set_handler(|| {
         remove_partial_file();
@@ -161,8 +172,8 @@ fn write_logits(path: &Path, logits: &[f32], sequence: usize, vocab_size: usize)
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)
-            .map_or(0o666, |existing| existing.permissions().mode() & 0o7777);
+        let mode =
+            std::fs::metadata(path).map_or(0o666, |existing| existing.permissions().mode() & 0o777);
         builder.permissions(std::fs::Permissions::from_mode(mode));
     }
     let mut file = builder

@@ -177,8 +177,9 @@ impl TileConfig {
 /// # Safety
 ///
 /// [`available`] returned true, `k` is a multiple of 32, `packed` was made
-/// by [`pack_inputs`] for `m` tokens of `k` columns, `out` has `rows`
-/// columns and `m` rows, and no other thread accesses them.
+/// by [`pack_inputs`] for `m` tokens of `k` columns, `out` addresses `m`
+/// rows of at least `rows` writable columns, and no other thread accesses
+/// those columns.
 pub(super) unsafe fn rows_times(
     weights: &[bf16],
     k: usize,
@@ -200,6 +201,11 @@ pub(super) unsafe fn rows_times(
     // SAFETY (for the assembly below): the caller vouches for the CPU and
     // the sizes. Every tile load reads 16 rows of 64 bytes inside `weights`
     // or `packed`, and every store writes 16 rows of 64 bytes of `products`.
+    // NOTE: the tile configuration and the accumulator tiles stay live from
+    // one `asm!` block to the next, which Rust's rules for inline assembly
+    // do not promise. It holds because no code between the blocks uses
+    // AMX: the compiler emits tile instructions only for AMX intrinsics,
+    // and this crate has none.
     unsafe {
         asm!("ldtilecfg [{}]", in(reg) config.0.as_ptr(), options(nostack, readonly));
         let mut first_row = 0;
