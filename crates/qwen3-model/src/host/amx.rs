@@ -269,7 +269,7 @@ pub(super) unsafe fn rows_times(
 
 /// Accumulates, over all `k` columns, one weight tile (16 rows at `weights`)
 /// times the activations of one or two token groups (`pair`) at
-/// `activations`, into tiles 5 and 6. Tile 0 holds the weights, 1 and 2 a
+/// `activations`, into tiles 5 and 6. Tile 0 contains the weights, 1 and 2 a
 /// part of the activations of each group.
 ///
 /// # Safety
@@ -321,7 +321,7 @@ unsafe fn one_weight_tile(
 /// Accumulates, over all `k` columns, two weight tiles (32 rows at
 /// `weights`) times the activations of one or two token groups (`pair`) at
 /// `activations`: tiles 4 and 5 for the first weight tile and the two
-/// groups, 6 and 7 for the second. Tiles 0 and 1 hold the weights, 2 and 3
+/// groups, 6 and 7 for the second. Tiles 0 and 1 contain the weights, 2 and 3
 /// a part of the activations of each group.
 ///
 /// # Safety
