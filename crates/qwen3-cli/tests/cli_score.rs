@@ -3,9 +3,7 @@
 
 mod common;
 
-use std::process::Output;
-
-use common::{qwen3, stdout_of};
+use common::{assert_clean_failure, qwen3, stdout_of};
 use qwen3_tests::{max_abs_diff, model_fixture_dir, model_reference};
 use serde_json::Value;
 
@@ -119,16 +117,6 @@ fn logits_out_matches_transformers() {
         .collect();
     let diff = max_abs_diff(&values, &reference.logits);
     assert!(diff <= 1e-4, "max logit difference {diff:e}");
-}
-
-fn assert_clean_failure(output: &Output, expected_fragment: &str) {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "qwen3 should fail");
-    assert!(!stderr.contains("panicked"), "qwen3 panicked: {stderr}");
-    assert!(
-        stderr.contains(expected_fragment),
-        "stderr lacks {expected_fragment:?}: {stderr}"
-    );
 }
 
 #[test]

@@ -18,6 +18,17 @@ pub fn qwen3(args: &[&str]) -> Output {
         .expect("failed to start qwen3")
 }
 
+/// Checks that a run failed without a panic and that stderr contains `expected_fragment`.
+pub fn assert_clean_failure(output: &Output, expected_fragment: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "qwen3 should fail");
+    assert!(!stderr.contains("panicked"), "qwen3 panicked: {stderr}");
+    assert!(
+        stderr.contains(expected_fragment),
+        "stderr lacks {expected_fragment:?}: {stderr}"
+    );
+}
+
 /// Returns stdout of a run that must have succeeded.
 pub fn stdout_of(output: &Output) -> String {
     assert!(
