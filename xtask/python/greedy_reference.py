@@ -41,7 +41,7 @@ def greedy(model, prompt: list[int], new_tokens: int) -> list[tuple[int, float, 
 
 
 def forced_with_cache(model, prompt: list[int], tokens: list[int]) -> list[tuple[int, float, float]]:
-    """Answers each step with the KV cache, fed `tokens` instead of its own picks."""
+    """Computes the top two logits of each step with the KV cache, fed `tokens` instead of its own picks."""
     steps = []
     cache = DynamicCache(config=model.config)
     ids = torch.tensor([prompt])
@@ -53,7 +53,7 @@ def forced_with_cache(model, prompt: list[int], tokens: list[int]) -> list[tuple
 
 
 def forced_without_cache(model, prompt: list[int], tokens: list[int]) -> list[tuple[int, float, float]]:
-    """Answers each step from the whole sequence so far, with no KV cache."""
+    """Computes the top two logits of each step from the whole sequence so far, with no KV cache."""
     steps = []
     sequence = list(prompt)
     for token in tokens:

@@ -27,7 +27,7 @@ fn bench_text_reports_one_run() {
 }
 
 #[test]
-fn bench_rejects_out_of_range_id_with_the_range() {
+fn bench_rejects_out_of_range_id() {
     let model = model_fixture_dir("tied-gqa-f32").display().to_string();
     let output = qwen3(&["bench", "--model", &model, "--input-ids", "1,384"]);
     assert_clean_failure(

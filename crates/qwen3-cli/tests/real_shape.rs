@@ -150,7 +150,7 @@ impl GreedyReference {
         let value = keys.iter().fold(&self.json, |value, key| &value[key]);
         value
             .as_array()
-            .unwrap_or_else(|| panic!("{}: {keys:?} is a list", self.path.display()))
+            .unwrap_or_else(|| panic!("{}: {keys:?} is missing or not a list", self.path.display()))
             .iter()
             .map(|n| n.as_f64().expect("a number"))
             .collect()
